@@ -1,0 +1,52 @@
+# Two commands matter: `make run` (the whole stack on this machine) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PY := .venv/bin/python
+BACKING := deploy/local/backing.sh
+BACKING_ENV = eval "$$($(BACKING) env)"
+
+.PHONY: help install backing lint test run stop bench bench-propagation clean
+
+help:
+	@echo "make run      start backing services, the three services and the gateway on :8080"
+	@echo "make test     install, start backing services, lint (ruff, mypy), run pytest"
+	@echo "make stop     stop everything 'make run' or 'make test' started"
+	@echo "make lint     ruff + mypy"
+	@echo "make bench    registration throughput and latency benchmark"
+
+$(UV):
+	@command -v uv >/dev/null || { echo "[make] installing uv from PyPI"; python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
+
+install: $(UV)
+	@echo "[make] syncing the Python workspace from uv.lock"
+	@uv sync --all-packages --frozen --quiet 2>/dev/null || $(UV) sync --all-packages --frozen --quiet
+
+backing:
+	@$(BACKING) start
+
+lint: install
+	@echo "[make] ruff"
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check --quiet .
+	@echo "[make] mypy"
+	@.venv/bin/mypy
+
+test: install backing lint
+	@echo "[make] pytest"
+	@$(BACKING_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
+
+run: install
+	@$(PY) deploy/local/stack.py run
+
+stop:
+	@python3 deploy/local/stack.py stop
+
+bench: install backing
+	@$(BACKING_ENV) && $(PY) bench/registration.py
+
+bench-propagation: install backing
+	@$(BACKING_ENV) && $(PY) bench/propagation.py
+
+clean: stop
+	rm -rf .local .venv

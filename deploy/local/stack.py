@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""Run the whole stack on one machine without Docker: `make run` and `make stop`.
+
+    stack.py run     backing services, the demo tenant, three services, the nginx gateway;
+                     prints credentials and first commands; Ctrl-C stops everything.
+    stack.py stop    stops what a `run` started (PID files), then the backing services.
+
+The end-to-end tests start the same stack through `Stack` with their own ports and state.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BACKING = ROOT / "deploy" / "local" / "backing.sh"
+TEMPLATE = ROOT / "deploy" / "nginx" / "gateway.conf.template"
+SERVICES = ("tenant-settings", "authorize", "registration")
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+@dataclass
+class StackConfig:
+    state: Path = ROOT / ".local"
+    gateway_port: int = 8080
+    ports: dict[str, int] = field(
+        default_factory=lambda: {"registration": 8001, "authorize": 8002, "tenant-settings": 8003}
+    )
+    registration_replicas: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    python: str = sys.executable
+
+    def replica_ports(self) -> list[int]:
+        return [self.ports["registration"] + 10 * i for i in range(self.registration_replicas)]
+
+
+def key_encryption_key(state: Path) -> str:
+    """The local key-encryption key, made once and kept in the state folder (mode 600)."""
+    if value := os.environ.get("KEY_ENCRYPTION_KEY"):
+        return value
+    path = state / "key-encryption-key"
+    if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def wait_http(url: str, seconds: float, host: str | None = None) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(url, headers={"Host": host} if host else {})
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=2) as response:
+            if response.status == 200:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.run_dir = config.state / "run"
+        self.log_dir = config.state / "logs"
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def service_env(self, service: str, port: int, instance: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.config.env)
+        env.update({"PORT": str(port), "INSTANCE_ID": instance})
+        env.setdefault("KEY_ENCRYPTION_KEY", key_encryption_key(self.config.state))
+        return env
+
+    def start_service(self, service: str, port: int, instance: str) -> None:
+        module = service.replace("-", "_") + "_service"
+        log = (self.log_dir / f"{instance}.log").open("ab")
+        process = subprocess.Popen(
+            [self.config.python, "-m", module],
+            env=self.service_env(service, port, instance),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        (self.run_dir / f"{instance}.pid").write_text(str(process.pid))
+        self.processes.append((instance, process))
+
+    def render_gateway(self) -> Path:
+        servers = " ".join(f"server 127.0.0.1:{p};" for p in self.config.replica_ports())
+        text = TEMPLATE.read_text()
+        for name, value in {
+            "@STATE@": str(self.config.state),
+            "@GATEWAY_PORT@": str(self.config.gateway_port),
+            "@REGISTRATION_SERVERS@": servers,
+            "@AUTHORIZE_PORT@": str(self.config.ports["authorize"]),
+            "@TENANT_SETTINGS_PORT@": str(self.config.ports["tenant-settings"]),
+        }.items():
+            text = text.replace(name, value)
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.config.state / "nginx" / "tmp" / sub).mkdir(parents=True, exist_ok=True)
+        path = self.config.state / "nginx" / "gateway.conf"
+        path.write_text(text)
+        return path
+
+    def start_gateway(self) -> None:
+        conf = self.render_gateway()
+        check = subprocess.run(
+            ["nginx", "-t", "-q", "-c", str(conf), "-p", str(self.config.state / "nginx")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx: gateway configuration rejected: {check.stderr.strip()}")
+        process = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(self.config.state / "nginx"), "-g", "daemon off;"],
+            stdout=(self.log_dir / "gateway.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        (self.run_dir / "gateway.pid").write_text(str(process.pid))
+        self.processes.append(("gateway", process))
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.start_service(
+            "tenant-settings", self.config.ports["tenant-settings"], "tenant-settings"
+        )
+        self.start_service("authorize", self.config.ports["authorize"], "authorize")
+        for index, port in enumerate(self.config.replica_ports()):
+            self.start_service("registration", port, f"registration-{index + 1}")
+        self.start_gateway()
+        targets = [
+            ("tenant-settings", self.config.ports["tenant-settings"]),
+            ("authorize", self.config.ports["authorize"]),
+        ]
+        targets += [(f"registration-{i + 1}", p) for i, p in enumerate(self.config.replica_ports())]
+        for name, port in targets:
+            if not wait_http(f"http://127.0.0.1:{port}/readyz", timeout):
+                self.stop()
+                raise RuntimeError(
+                    f"{name} did not become ready on port {port} "
+                    f"(see {self.log_dir / (name + '.log')})"
+                )
+            say(f"{name} ready on 127.0.0.1:{port}")
+
+    def stop(self) -> None:
+        for _name, process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name, process in reversed(self.processes):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+        self.processes.clear()
+
+
+def stop_from_pidfiles(state: Path) -> None:
+    run_dir = state / "run"
+    names = ["gateway", "registration-*", "authorize", "tenant-settings"]
+    for pattern in names:
+        for pidfile in sorted(run_dir.glob(f"{pattern}.pid")):
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                pid = int(pidfile.read_text())
+                os.kill(pid, signal.SIGTERM)
+                say(f"stopped {pidfile.stem} (pid {pid})")
+            pidfile.unlink(missing_ok=True)
+
+
+def demo_tenant(config: StackConfig) -> dict[str, str] | None:
+    """Create the `localhost` tenant if absent; its credentials are kept in the state folder."""
+    creds_file = config.state / "demo-tenant.json"
+    env = dict(os.environ)
+    env.update(config.env)
+    env["KEY_ENCRYPTION_KEY"] = key_encryption_key(config.state)
+    result = subprocess.run(
+        [
+            config.python,
+            "-m",
+            "tenant_settings_service",
+            "create-tenant",
+            "--domain",
+            "localhost",
+            "--name",
+            "Demo tenant",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode == 0:
+        creds_file.write_text(result.stdout)
+        creds_file.chmod(0o600)
+        say("created the demo tenant for domain 'localhost'")
+    elif "already exists" in result.stderr:
+        say("demo tenant 'localhost' already exists")
+    else:
+        raise RuntimeError(f"creating the demo tenant failed: {result.stderr.strip()}")
+    if creds_file.exists():
+        data: dict[str, str] = json.loads(creds_file.read_text())
+        return data
+    return None
+
+
+def print_welcome(config: StackConfig, creds: dict[str, str] | None) -> None:
+    base = f"http://localhost:{config.gateway_port}"
+    print(f"""
+================================================================================
+ The OpenID provider runs behind the gateway at {base}/
+================================================================================""")
+    if creds:
+        print(f"""
+ Demo tenant 'localhost' — Management API client (first-party, machine-to-machine):
+   client_id:     {creds["client_id"]}
+   client_secret: {creds["client_secret"]}
+
+ Try:
+   curl -s {base}/.well-known/openid-configuration
+
+   TOKEN=$(curl -s {base}/oauth/token -d grant_type=client_credentials \\
+     -d client_id={creds["client_id"]} -d client_secret={creds["client_secret"]} \\
+     -d audience={base}/api/v2/ | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+
+   curl -s -X PATCH {base}/api/v2/tenants/settings -H "authorization: Bearer $TOKEN" \\
+     -H 'content-type: application/json' -d '{{"flags":{{"enable_dynamic_client_registration":true}}}}'
+
+   curl -s -X POST {base}/oidc/register -H 'content-type: application/json' \\
+     -d '{{"client_name":"My Dynamic Application","redirect_uris":["https://application.example.com/callback"]}}'""")
+    else:
+        print(
+            " The demo tenant exists but its credentials file is gone "
+            f"({config.state / 'demo-tenant.json'}); reset with: make stop && rm -rf .local"
+        )
+    print("\n Logs: .local/logs/   Stop: Ctrl-C here, or 'make stop' from another shell.\n")
+
+
+def run(config: StackConfig) -> int:
+    subprocess.run([str(BACKING), "start"], check=True)
+    env_lines = subprocess.run(
+        [str(BACKING), "env"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    for item in env_lines:
+        if "=" in item:
+            name, value = item.split("=", 1)
+            config.env.setdefault(name, value)
+    creds = demo_tenant(config)
+    stack = Stack(config)
+    say("starting the services and the gateway")
+    stack.start()
+    if not wait_http(
+        f"http://127.0.0.1:{config.gateway_port}/.well-known/openid-configuration",
+        30,
+        host=f"localhost:{config.gateway_port}",
+    ):
+        say("warning: the gateway does not answer discovery yet")
+    print_welcome(config, creds)
+    stopping = False
+
+    def on_signal(signum: int, _: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stopping:
+            for name, process in stack.processes:
+                if process.poll() is not None:
+                    say(f"{name} exited with {process.returncode}; stopping (see .local/logs/)")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        say("stopping")
+        stack.stop()
+        subprocess.run([str(BACKING), "stop"], check=False)
+    return 0
+
+
+def main() -> int:
+    command = sys.argv[1] if len(sys.argv) > 1 else "run"
+    config = StackConfig(
+        gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
+        registration_replicas=int(os.environ.get("REGISTRATION_REPLICAS", "1")),
+    )
+    if command == "run":
+        try:
+            return run(config)
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            say(f"ERROR: {exc}")
+            stop_from_pidfiles(config.state)
+            return 1
+    if command == "stop":
+        stop_from_pidfiles(config.state)
+        subprocess.run([str(BACKING), "stop"], check=False)
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

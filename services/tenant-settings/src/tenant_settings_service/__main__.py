@@ -1,0 +1,77 @@
+"""`tenant-settings [serve]` runs the service; `tenant-settings create-tenant` bootstraps one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from oidc_common.config import ConfigError, Settings
+from oidc_common.logs import configure_logging
+from oidc_common.mongo import open_client
+from oidc_common.service import run
+
+from .app import create_app
+from .bootstrap import TenantExistsError, create_tenant
+
+SERVICE = "tenant-settings"
+
+
+async def _create_tenant(settings: Settings, domain: str, name: str | None, as_json: bool) -> int:
+    kek = settings.require_kek()
+    client = open_client(settings.mongodb_url)
+    try:
+        result = await create_tenant(client[settings.mongodb_database], domain, kek, name)
+    finally:
+        await client.close()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "tenant_id": result.tenant_id,
+                    "domain": result.domain,
+                    "client_id": result.client_id,
+                    "client_secret": result.client_secret,
+                }
+            )
+        )
+    else:
+        print(f"Created tenant {result.tenant_id} for domain {result.domain}")
+        print("Management API client (shown once; the secret is stored hashed):")
+        print(f"  client_id:     {result.client_id}")
+        print(f"  client_secret: {result.client_secret}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=SERVICE, description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the HTTP service (default)")
+    create = commands.add_parser("create-tenant", help="create a tenant and its management client")
+    create.add_argument("--domain", required=True, help="the tenant's domain (its Host)")
+    create.add_argument("--name", help="friendly name (defaults to the domain)")
+    create.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env(SERVICE)
+    except ConfigError as exc:
+        print(f"{SERVICE}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "create-tenant":
+        try:
+            return asyncio.run(_create_tenant(settings, args.domain, args.name, args.json))
+        except TenantExistsError as exc:
+            print(f"{SERVICE}: {exc}; nothing was changed", file=sys.stderr)
+            return 1
+        except ConfigError as exc:
+            print(f"{SERVICE}: configuration error: {exc}", file=sys.stderr)
+            return 2
+    configure_logging(SERVICE, settings.log_level)
+    run(create_app(settings), settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

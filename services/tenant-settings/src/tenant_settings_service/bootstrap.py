@@ -1,0 +1,135 @@
+"""Tenant bootstrap: everything a new tenant needs to be managed through the Management API.
+
+Creates the tenant (the unique domain index makes a second run fail cleanly), its settings
+with registration off, an RSA signing key sealed under the key-encryption key, the
+Management API resource server, and a first-party machine-to-machine client granted the
+Management API scopes. The client secret is returned once and stored only as a hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from oidc_common.credentials import hash_secret, new_client_id, new_secret
+from oidc_common.keys import SIGNING_ALG, generate_signing_key, sealed_private_key
+from oidc_common.mongo import (
+    MANAGEMENT_API,
+    MANAGEMENT_SCOPES,
+    Collections,
+    Document,
+    ensure_indexes,
+)
+
+from .defaults import default_settings
+
+
+class TenantExistsError(Exception):
+    """A tenant with this domain already exists."""
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    tenant_id: str
+    domain: str
+    client_id: str
+    client_secret: str
+    kid: str
+
+
+BOOTSTRAP_COLLECTIONS = (
+    Collections.TENANTS,
+    Collections.TENANT_SETTINGS,
+    Collections.SIGNING_KEYS,
+    Collections.RESOURCE_SERVERS,
+    Collections.CLIENTS,
+    Collections.CLIENT_GRANTS,
+)
+
+
+async def create_tenant(
+    db: AsyncDatabase[Document], domain: str, kek: bytes, friendly_name: str | None = None
+) -> BootstrapResult:
+    domain = domain.strip().lower()
+    await ensure_indexes(db, BOOTSTRAP_COLLECTIONS)
+    now = dt.datetime.now(dt.UTC)
+    tenant_id = "ten_" + secrets.token_hex(8)
+    name = friendly_name or domain
+    try:
+        # The tenant goes first: its unique domain index is the guard against a second run.
+        await db[Collections.TENANTS].insert_one(
+            {"_id": tenant_id, "domain": domain, "friendly_name": name, "created_at": now}
+        )
+    except DuplicateKeyError as exc:
+        raise TenantExistsError(f"a tenant for domain {domain!r} already exists") from exc
+
+    key = generate_signing_key()
+    client_id = new_client_id()
+    client_secret = new_secret()
+    try:
+        await db[Collections.TENANT_SETTINGS].insert_one(
+            {
+                "_id": tenant_id,
+                "version": 1,
+                "published_version": 0,
+                "settings": default_settings(name),
+                "updated_at": now,
+            }
+        )
+        await db[Collections.SIGNING_KEYS].insert_one(
+            {
+                "tenant_id": tenant_id,
+                "kid": key.kid,
+                "alg": SIGNING_ALG,
+                "status": "current",
+                "public_jwk": key.public_jwk,
+                "sealed_private_key": sealed_private_key(key, kek),
+                "created_at": now,
+            }
+        )
+        await db[Collections.RESOURCE_SERVERS].insert_one(
+            {
+                "tenant_id": tenant_id,
+                "identifier": MANAGEMENT_API,
+                "name": "Management API",
+                "is_system": True,
+                "scopes": list(MANAGEMENT_SCOPES),
+                "created_at": now,
+            }
+        )
+        await db[Collections.CLIENTS].insert_one(
+            {
+                "_id": client_id,
+                "tenant_id": tenant_id,
+                "client_name": f"{name} (Management API client)",
+                "app_type": "non_interactive",
+                "is_first_party": True,
+                "dynamic": False,
+                "token_endpoint_auth_method": "client_secret_post",
+                "client_secret_hash": hash_secret(client_secret),
+                "grant_types": ["client_credentials"],
+                "redirect_uris": [],
+                "created_at": now,
+            }
+        )
+        await db[Collections.CLIENT_GRANTS].insert_one(
+            {
+                "tenant_id": tenant_id,
+                "client_id": client_id,
+                "audience": MANAGEMENT_API,
+                "scope": list(MANAGEMENT_SCOPES),
+                "created_at": now,
+            }
+        )
+    except BaseException:
+        # No transactions available: undo by hand so no half-created tenant remains.
+        for collection in BOOTSTRAP_COLLECTIONS:
+            await db[collection].delete_many({"tenant_id": tenant_id})
+        await db[Collections.TENANT_SETTINGS].delete_one({"_id": tenant_id})
+        await db[Collections.TENANTS].delete_one({"_id": tenant_id})
+        raise
+    return BootstrapResult(tenant_id, domain, client_id, client_secret, key.kid)

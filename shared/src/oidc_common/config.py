@@ -1,0 +1,117 @@
+"""Configuration from environment variables only (documented in the README's table)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; the message names it."""
+
+
+def _parse_networks(name: str, raw: str) -> tuple[IPNetwork, ...]:
+    networks: list[IPNetwork] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR network") from exc
+    return tuple(networks)
+
+
+def _parse_int(name: str, raw: str, minimum: int, maximum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {raw!r} is not an integer") from exc
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name}: {value} is outside {minimum}..{maximum}")
+    return value
+
+
+def parse_key_encryption_key(raw: str) -> bytes:
+    """Decode the base64/base64url key-encryption key; it must be exactly 32 bytes."""
+    padded = raw.strip() + "=" * (-len(raw.strip()) % 4)
+    try:
+        key = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError("KEY_ENCRYPTION_KEY: not valid base64") from exc
+    if len(key) != 32:
+        raise ConfigError("KEY_ENCRYPTION_KEY: must decode to exactly 32 bytes (AES-256)")
+    return key
+
+
+DEFAULT_PORTS: Mapping[str, int] = {
+    "registration": 8001,
+    "authorize": 8002,
+    "tenant-settings": 8003,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service reads from its environment, parsed and validated once."""
+
+    service_name: str
+    bind_host: str = "127.0.0.1"
+    port: int = 8000
+    mongodb_url: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str = "oidc"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = ""
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    events_exchange: str = "oidc.events"
+    trusted_proxies: tuple[IPNetwork, ...] = field(
+        default_factory=lambda: _parse_networks("TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
+    )
+    key_encryption_key: bytes | None = None
+    log_level: str = "INFO"
+    access_log: bool = True
+    access_token_ttl: int = 3600
+    instance_id: str = ""
+
+    @classmethod
+    def from_env(cls, service_name: str, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        kek_raw = env.get("KEY_ENCRYPTION_KEY", "")
+        return cls(
+            service_name=service_name,
+            bind_host=env.get("BIND_HOST", "127.0.0.1"),
+            port=_parse_int(
+                "PORT", env.get("PORT", str(DEFAULT_PORTS.get(service_name, 8000))), 0, 65535
+            ),
+            mongodb_url=env.get("MONGODB_URL", cls.mongodb_url),
+            mongodb_database=env.get("MONGODB_DATABASE", cls.mongodb_database),
+            redis_url=env.get("REDIS_URL", cls.redis_url),
+            redis_prefix=env.get("REDIS_PREFIX", ""),
+            rabbitmq_url=env.get("RABBITMQ_URL", cls.rabbitmq_url),
+            events_exchange=env.get("EVENTS_EXCHANGE", cls.events_exchange),
+            trusted_proxies=_parse_networks(
+                "TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
+            ),
+            key_encryption_key=parse_key_encryption_key(kek_raw) if kek_raw else None,
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            access_log=env.get("ACCESS_LOG", "1") not in {"0", "false", "no"},
+            access_token_ttl=_parse_int(
+                "ACCESS_TOKEN_TTL", env.get("ACCESS_TOKEN_TTL", "3600"), 60, 86400
+            ),
+            instance_id=env.get("INSTANCE_ID", ""),
+        )
+
+    def require_kek(self) -> bytes:
+        if self.key_encryption_key is None:
+            raise ConfigError(
+                "KEY_ENCRYPTION_KEY is not set: signing keys are stored encrypted and cannot be "
+                'created or read without it (generate one with: python -c "import base64,os;'
+                'print(base64.urlsafe_b64encode(os.urandom(32)).decode())")'
+            )
+        return self.key_encryption_key

@@ -1,0 +1,54 @@
+"""Prometheus request metrics, one registry per application (tests build several apps)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class RequestMetrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by route, method and status",
+            ["service", "route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by route and method",
+            ["service", "route", "method"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self._service = service
+
+    def middleware(self) -> Middleware:
+        @web.middleware
+        async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                route = request.match_info.route.resource
+                # Label by route template, never by raw path: client ids must not explode series.
+                label = route.canonical if route is not None else "unmatched"
+                self.requests.labels(self._service, label, request.method, str(status)).inc()
+                self.latency.labels(self._service, label, request.method).observe(
+                    time.perf_counter() - started
+                )
+
+        return record

@@ -1,0 +1,68 @@
+"""Per-test isolation and in-process service apps over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from oidc_common.config import Settings
+
+from .backing import BackingServices
+
+
+def random_kek() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def isolated_settings(backing: BackingServices, service: str, tag: str) -> Settings:
+    """Settings whose database, Redis prefix and exchange belong to one test only."""
+    return Settings(
+        service_name=service,
+        port=0,
+        mongodb_url=backing.mongodb_url,
+        mongodb_database=f"t_{tag}",
+        redis_url=backing.redis_url,
+        redis_prefix=f"t_{tag}:",
+        rabbitmq_url=backing.rabbitmq_url,
+        events_exchange=f"oidc.events.t_{tag}",
+        key_encryption_key=base64.urlsafe_b64decode(random_kek()),
+        access_log=False,
+    )
+
+
+def new_tag() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as environment variables, for services run as processes."""
+    env = {
+        "MONGODB_URL": settings.mongodb_url,
+        "MONGODB_DATABASE": settings.mongodb_database,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_PREFIX": settings.redis_prefix,
+        "RABBITMQ_URL": settings.rabbitmq_url,
+        "EVENTS_EXCHANGE": settings.events_exchange,
+        "LOG_LEVEL": "WARNING",
+    }
+    if settings.key_encryption_key:
+        env["KEY_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(settings.key_encryption_key).decode()
+    return env
+
+
+@asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    """Run `app` on a real socket on 127.0.0.1 and yield an HTTP client for it."""
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        yield client
+
+
+def with_overrides(settings: Settings, **changes: object) -> Settings:
+    return replace(settings, **changes)  # type: ignore[arg-type]
