@@ -44,6 +44,9 @@ class Broker:
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscribers: list[Subscriber] = []
+        # Bumped whenever the connection is lost or restored: a cache that relies on events
+        # compares generations to know whether it may have missed one.
+        self.generation = 0
 
     @property
     def exchange_name(self) -> str:
@@ -53,6 +56,7 @@ class Broker:
     def is_connected(self) -> bool:
         return (
             self._connection is not None
+            and self._connection.connected.is_set()
             and not self._connection.is_closed
             and self._channel is not None
             and not self._channel.is_closed
@@ -80,7 +84,9 @@ class Broker:
     async def _connect_forever(self) -> None:
         while True:
             try:
-                connection = await aio_pika.connect_robust(self._url, timeout=5)
+                connection = await aio_pika.connect_robust(
+                    self._url, timeout=5, reconnect_interval=self._retry_interval
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -89,6 +95,8 @@ class Broker:
                 continue
             try:
                 self._connection = connection
+                connection.close_callbacks.add(self._bump_generation)
+                connection.reconnect_callbacks.add(self._bump_generation)
                 self._channel = await connection.channel(publisher_confirms=True)
                 self._exchange = await self._channel.declare_exchange(
                     self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
@@ -109,6 +117,10 @@ class Broker:
             log.info("rabbitmq connected", extra={"exchange": self._exchange_name})
             self._connected.set()
             return
+
+    def _bump_generation(self, *_: object) -> None:
+        self.generation += 1
+        log.info("rabbitmq connection state changed", extra={"generation": self.generation})
 
     async def publish(self, event: Event, timeout: float = 5.0) -> None:
         """Publish a persistent message and wait for the broker's confirm."""

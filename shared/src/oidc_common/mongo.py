@@ -54,7 +54,7 @@ class Collections:
 INDEXES: Mapping[str, list[IndexModel]] = {
     Collections.TENANTS: [IndexModel([("domain", ASCENDING)], unique=True, name="domain_unique")],
     Collections.TENANT_SETTINGS: [
-        IndexModel([("published_version", ASCENDING)], name="published_version")
+        IndexModel([("pending_publish", ASCENDING)], name="pending_publish")
     ],
     Collections.CLIENTS: [
         IndexModel([("tenant_id", ASCENDING), ("is_first_party", ASCENDING)], name="tenant_party"),

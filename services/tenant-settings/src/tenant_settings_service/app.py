@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from oidc_common.config import Settings
+from oidc_common.management_auth import setup_management_auth
 from oidc_common.mongo import Collections
-from oidc_common.service import create_service_app
+from oidc_common.service import BROKER, DB, create_service_app
+
+from .handlers import routes
+from .keys import PUBLISHER, REPOSITORY
+from .publisher import SettingsPublisher
+from .repository import SettingsRepository
 
 OWNED_COLLECTIONS = (Collections.TENANTS, Collections.TENANT_SETTINGS)
 
 
+async def _settings_context(app: web.Application) -> AsyncIterator[None]:
+    repository = SettingsRepository(app[DB])
+    publisher = SettingsPublisher(repository, app[BROKER])
+    app[REPOSITORY] = repository
+    app[PUBLISHER] = publisher
+    recovery = asyncio.create_task(publisher.recover_forever(), name="settings-outbox")
+    yield
+    recovery.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await recovery
+
+
 def create_app(settings: Settings) -> web.Application:
     app = create_service_app(settings, OWNED_COLLECTIONS)
+    setup_management_auth(app, lambda: app[DB])
+    app.cleanup_ctx.append(_settings_context)
+    app.add_routes(routes())
     return app

@@ -1,0 +1,1 @@
+"""Broker consumers and publishers of the registration service."""

@@ -1,0 +1,112 @@
+"""Consumes `tenant.settings.updated` into Redis and every replica's in-process cache.
+
+Two queues on the settings exchange:
+- a per-replica exclusive queue, so *every* replica sees every change and refreshes its own
+  in-process cache (and, idempotently, Redis);
+- one durable queue shared by all replicas, so Redis is updated even for changes published
+  while no replica was running.
+Snapshots are applied by compare-and-set on version: duplicates and reordering are harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import CollectorRegistry, Histogram
+
+from oidc_common.broker import Broker
+from oidc_common.events import TENANT_SETTINGS_UPDATED, Event, EventDecodeError
+from oidc_common.settings_cache import SettingsCache, SettingsSnapshot
+
+from ..settings_gate import RegistrationGate
+
+log = logging.getLogger(__name__)
+
+
+def _snapshot(message: AbstractIncomingMessage) -> tuple[Event, SettingsSnapshot] | None:
+    try:
+        event = Event.from_json(message.body)
+        settings = event.data.get("settings")
+        if event.type != TENANT_SETTINGS_UPDATED or not isinstance(settings, dict):
+            raise EventDecodeError("not a settings snapshot")
+    except EventDecodeError as exc:
+        # Redelivering a malformed message would never fix it: drop it, loudly.
+        log.error("dropping malformed settings event", extra={"error": str(exc)})
+        return None
+    return event, SettingsSnapshot(event.tenant_id, event.version, settings)
+
+
+class SettingsConsumer:
+    def __init__(
+        self,
+        broker: Broker,
+        cache: SettingsCache,
+        gate: RegistrationGate,
+        registry: CollectorRegistry,
+        instance: str,
+    ) -> None:
+        self._broker = broker
+        self._cache = cache
+        self._gate = gate
+        self._instance = instance or uuid.uuid4().hex[:8]
+        self.lag = Histogram(
+            "tenant_settings_event_lag_seconds",
+            "Time from the settings commit to this replica's cache holding it",
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30),
+        )
+
+    async def subscribe(self, broker: Broker) -> None:
+        exchange = broker.exchange_name
+        replica_channel = await broker.new_channel()
+        replica_queue = await broker.bind_queue(
+            replica_channel,
+            f"{exchange}.registration.settings.{self._instance}.{uuid.uuid4().hex[:8]}",
+            [TENANT_SETTINGS_UPDATED],
+            exclusive=True,
+        )
+        await replica_queue.consume(self._on_replica_message)
+        shared_channel = await broker.new_channel()
+        shared_queue = await broker.bind_queue(
+            shared_channel,
+            f"{exchange}.registration.settings-cache",
+            [TENANT_SETTINGS_UPDATED],
+            exclusive=False,
+        )
+        await shared_queue.consume(self._on_shared_message)
+        self._gate.consuming = True
+        log.info("consuming tenant settings events", extra={"instance": self._instance})
+
+    async def _on_replica_message(self, message: AbstractIncomingMessage) -> None:
+        decoded = _snapshot(message)
+        if decoded is None:
+            await message.ack()
+            return
+        event, snapshot = decoded
+        self._gate.remember(snapshot)
+        self.lag.observe(max(0.0, time.time() - event.occurred_at))
+        try:
+            await self._cache.apply(snapshot)
+        except Exception as exc:  # the shared queue will retry Redis; this replica is current
+            log.warning("redis update from replica queue failed", extra={"error": str(exc)})
+        await message.ack()
+
+    async def _on_shared_message(self, message: AbstractIncomingMessage) -> None:
+        decoded = _snapshot(message)
+        if decoded is None:
+            await message.ack()
+            return
+        _, snapshot = decoded
+        self._gate.remember(snapshot)
+        try:
+            await self._cache.apply(snapshot)
+        except Exception as exc:
+            log.warning("redis update failed, requeueing", extra={"error": str(exc)})
+            await asyncio.sleep(0.5)
+            await message.nack(requeue=True)
+            return
+        await message.ack()

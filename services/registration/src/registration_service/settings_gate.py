@@ -1,0 +1,108 @@
+"""The registration gate: is open registration enabled for this tenant, right now?
+
+Answered without any call to another service: from this replica's in-process cache (kept
+current by the settings events), else Redis, else MongoDB. An in-process entry is trusted
+only while this replica's event consumer has been connected since the entry was loaded
+(otherwise an event may have been missed) and for at most `max_age` seconds. When no source
+answers, the state is UNKNOWN so the caller fails closed.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from oidc_common.broker import Broker
+from oidc_common.settings_cache import SettingsCache, SettingsSnapshot, SettingsUnavailable
+
+
+class GateState(enum.Enum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    state: GateState
+    # The one snapshot the decision was made from: the rest of the request (policy, limits)
+    # must use it too, so a flag flipping mid-request cannot split the decision.
+    snapshot: SettingsSnapshot | None = None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    snapshot: SettingsSnapshot
+    loaded_at: float
+    generation: int
+    trusted: bool  # loaded while the event consumer was connected
+
+
+ChangeListener = Callable[[SettingsSnapshot], None]
+
+
+class RegistrationGate:
+    def __init__(
+        self,
+        cache: SettingsCache,
+        broker: Broker,
+        max_age: float = 30.0,
+        untrusted_ttl: float = 1.0,
+    ) -> None:
+        self._cache = cache
+        self._broker = broker
+        self._max_age = max_age
+        self._untrusted_ttl = untrusted_ttl
+        self._entries: dict[str, _Entry] = {}
+        self._listeners: list[ChangeListener] = []
+        self.consuming = False  # set by the per-replica consumer once it is bound
+
+    def on_change(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def _events_live(self) -> bool:
+        return self.consuming and self._broker.is_connected
+
+    def _usable(self, entry: _Entry, now: float) -> bool:
+        age = now - entry.loaded_at
+        if entry.trusted and self._events_live() and entry.generation == self._broker.generation:
+            return age < self._max_age
+        return age < self._untrusted_ttl
+
+    def remember(self, snapshot: SettingsSnapshot) -> bool:
+        """Keep `snapshot` in process unless a newer version is already held."""
+        current = self._entries.get(snapshot.tenant_id)
+        if current is not None and current.snapshot.version > snapshot.version:
+            return False
+        changed = current is None or current.snapshot.version != snapshot.version
+        self._entries[snapshot.tenant_id] = _Entry(
+            snapshot, time.monotonic(), self._broker.generation, self._events_live()
+        )
+        if changed:
+            for listener in self._listeners:
+                listener(snapshot)
+        return changed
+
+    def forget_all(self) -> None:
+        self._entries.clear()
+
+    async def snapshot(self, tenant_id: str) -> SettingsSnapshot | None:
+        entry = self._entries.get(tenant_id)
+        if entry is not None and self._usable(entry, time.monotonic()):
+            return entry.snapshot
+        snapshot = await self._cache.read(tenant_id)
+        if snapshot is not None:
+            self.remember(snapshot)
+        return snapshot
+
+    async def decide(self, tenant_id: str) -> GateDecision:
+        try:
+            snapshot = await self.snapshot(tenant_id)
+        except SettingsUnavailable:
+            return GateDecision(GateState.UNKNOWN)
+        if snapshot is None:
+            return GateDecision(GateState.DISABLED)
+        state = GateState.ENABLED if snapshot.registration_enabled else GateState.DISABLED
+        return GateDecision(state, snapshot)

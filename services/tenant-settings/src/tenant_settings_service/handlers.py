@@ -1,0 +1,78 @@
+"""`GET` and `PATCH /api/v2/tenants/settings` (Auth0 Management API shape)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from oidc_common.errors import ManagementApiError, json_response
+from oidc_common.management_auth import requires_scope
+from oidc_common.tenancy import TENANT
+
+from .keys import PUBLISHER, REPOSITORY
+from .patch import SettingsValidationError
+from .repository import ConcurrentUpdate, SettingsNotFound, StoredSettings
+
+READ_ONLY_FIELDS = frozenset({"version"})
+
+
+def _bad_body(message: str) -> ManagementApiError:
+    return ManagementApiError(400, message, "invalid_body")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise _bad_body("Request body must be JSON (Content-Type: application/json)")
+    raw = await request.read()
+    if not raw.strip():
+        raise _bad_body("Request body is empty")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad_body("Request body is not valid JSON") from exc
+
+
+def _representation(stored: StoredSettings) -> dict[str, Any]:
+    return {**stored.settings, "version": stored.version}
+
+
+@requires_scope("read:tenant_settings")
+async def get_settings(request: web.Request) -> web.Response:
+    try:
+        stored = await request.app[REPOSITORY].get(request[TENANT].id)
+    except SettingsNotFound as exc:
+        raise ManagementApiError(404, "Tenant settings not found", "inexistent_tenant") from exc
+    return json_response(_representation(stored))
+
+
+@requires_scope("update:tenant_settings")
+async def patch_settings(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise _bad_body("Request body must be a JSON object")
+    for field in READ_ONLY_FIELDS & body.keys():
+        raise _bad_body(f"Payload validation error: '{field}' is read-only")
+    try:
+        stored, changed = await request.app[REPOSITORY].update(request[TENANT].id, body)
+    except SettingsValidationError as exc:
+        raise _bad_body(f"Payload validation error: {exc}") from exc
+    except SettingsNotFound as exc:
+        raise ManagementApiError(404, "Tenant settings not found", "inexistent_tenant") from exc
+    except ConcurrentUpdate as exc:
+        raise ManagementApiError(409, "Concurrent update, retry", "conflict") from exc
+    if changed:
+        await request.app[PUBLISHER].publish(stored)
+    return json_response(_representation(stored))
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v2/tenants/settings", get_settings, allow_head=False),
+        web.patch("/api/v2/tenants/settings", patch_settings),
+    ]

@@ -1,0 +1,67 @@
+"""Publishes `tenant.settings.updated` (full snapshot + version) and never loses one.
+
+The PATCH handler publishes right after the commit; if the broker is down, the change stays
+flagged in MongoDB and the recovery loop publishes it when the broker is back. Publishing
+the same version twice is harmless: consumers apply snapshots by compare-and-set on version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from oidc_common.broker import Broker, BrokerUnavailable
+from oidc_common.events import TENANT_SETTINGS_UPDATED, Event
+
+from .repository import SettingsRepository, StoredSettings
+
+log = logging.getLogger(__name__)
+
+
+def settings_event(stored: StoredSettings) -> Event:
+    return Event(
+        type=TENANT_SETTINGS_UPDATED,
+        tenant_id=stored.tenant_id,
+        version=stored.version,
+        data={"settings": stored.settings},
+        # Commit time, so consumers can measure the end-to-end propagation lag.
+        occurred_at=stored.updated_at.timestamp(),
+    )
+
+
+class SettingsPublisher:
+    def __init__(self, repository: SettingsRepository, broker: Broker) -> None:
+        self._repository = repository
+        self._broker = broker
+
+    async def publish(self, stored: StoredSettings) -> bool:
+        try:
+            await self._broker.publish(settings_event(stored))
+        except BrokerUnavailable as exc:
+            log.warning(
+                "settings change stored but not yet published; the recovery loop will retry",
+                extra={"tenant_id": stored.tenant_id, "version": stored.version, "error": str(exc)},
+            )
+            return False
+        await self._repository.mark_published(stored.tenant_id, stored.version)
+        return True
+
+    async def publish_pending(self) -> int:
+        if not self._broker.is_connected:
+            return 0
+        published = 0
+        for stored in await self._repository.pending():
+            if await self.publish(stored):
+                published += 1
+        return published
+
+    async def recover_forever(self, interval: float = 0.5) -> None:
+        while True:
+            try:
+                if await self.publish_pending():
+                    log.info("published settings changes that were waiting for the broker")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database down: try again on the next tick
+                log.warning("settings recovery pass failed", extra={"error": str(exc)})
+            await asyncio.sleep(interval)

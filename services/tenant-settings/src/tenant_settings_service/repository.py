@@ -1,0 +1,87 @@
+"""Tenant settings in MongoDB: versioned documents with an outbox flag.
+
+Each accepted change bumps `version` and sets `pending_publish` in the same single-document
+update (atomic without transactions); the flag is cleared only once the event for that
+exact version was confirmed by the broker. Concurrent PATCHes use optimistic concurrency
+on `version`, so none is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from oidc_common.mongo import Collections, Document
+
+from .patch import apply_patch
+
+
+class SettingsNotFound(LookupError):
+    pass
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Too many concurrent writers kept winning the race."""
+
+
+@dataclass(frozen=True)
+class StoredSettings:
+    tenant_id: str
+    version: int
+    settings: dict[str, Any]
+    updated_at: dt.datetime
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> StoredSettings:
+        return cls(str(doc["_id"]), int(doc["version"]), dict(doc["settings"]), doc["updated_at"])
+
+
+class SettingsRepository:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._collection = db[Collections.TENANT_SETTINGS]
+
+    async def get(self, tenant_id: str) -> StoredSettings:
+        doc = await self._collection.find_one({"_id": tenant_id})
+        if doc is None:
+            raise SettingsNotFound(tenant_id)
+        return StoredSettings.from_doc(doc)
+
+    async def update(
+        self, tenant_id: str, patch: Any, attempts: int = 20
+    ) -> tuple[StoredSettings, bool]:
+        """Apply `patch`; returns the stored settings and whether anything changed."""
+        for _ in range(attempts):
+            current = await self.get(tenant_id)
+            merged = apply_patch(current.settings, patch)
+            if merged == current.settings:
+                return current, False
+            doc = await self._collection.find_one_and_update(
+                {"_id": tenant_id, "version": current.version},
+                {
+                    "$set": {
+                        "settings": merged,
+                        "version": current.version + 1,
+                        "pending_publish": True,
+                        "updated_at": dt.datetime.now(dt.UTC),
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                return StoredSettings.from_doc(doc), True
+        raise ConcurrentUpdate(tenant_id)
+
+    async def mark_published(self, tenant_id: str, version: int) -> None:
+        # Only clears the flag if no newer version was stored meanwhile.
+        await self._collection.update_one(
+            {"_id": tenant_id, "version": version},
+            {"$set": {"pending_publish": False, "published_version": version}},
+        )
+
+    async def pending(self, limit: int = 100) -> list[StoredSettings]:
+        cursor = self._collection.find({"pending_publish": True}).limit(limit)
+        return [StoredSettings.from_doc(doc) async for doc in cursor]

@@ -1,0 +1,165 @@
+"""Management API access-token verification (RFC 6750 bearer tokens, RFC 9068 JWTs).
+
+Strict by construction: RS256 only (no `none`, no HMAC, so no algorithm confusion with the
+public key), the key chosen by `kid` among the *request's tenant's* published keys, `iss`
+the tenant's issuer, `aud` the tenant's Management API audience, `exp`/`iat`/`nbf` checked
+with a small leeway, and a scope required per route. Failures never say more than needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import jwt
+from aiohttp import web
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .errors import ManagementApiError
+from .mongo import Collections, Document
+from .tenancy import ORIGIN, TENANT
+
+ALGORITHM = "RS256"
+LEEWAY_SECONDS = 30
+
+Claims = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _invalid_token(description: str) -> ManagementApiError:
+    return ManagementApiError(
+        401,
+        description,
+        "invalid_token",
+        {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'},
+    )
+
+
+def _insufficient_scope(scope: str) -> ManagementApiError:
+    return ManagementApiError(
+        403,
+        f"Insufficient scope, expected: {scope}",
+        "insufficient_scope",
+        {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+    )
+
+
+class TenantPublicKeys:
+    """Published verification keys per tenant, cached briefly; an unknown kid re-reads once."""
+
+    def __init__(self, db: AsyncDatabase[Document], ttl: float = 60.0, refresh_gap: float = 5.0):
+        self._collection = db[Collections.SIGNING_KEYS]
+        self._ttl = ttl
+        self._refresh_gap = refresh_gap
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def _load(self, tenant_id: str) -> dict[str, Any]:
+        now = dt.datetime.now(dt.UTC)
+        keys: dict[str, Any] = {}
+        async for doc in self._collection.find(
+            {"tenant_id": tenant_id, "status": {"$in": ["current", "previous"]}}
+        ):
+            until = doc.get("publish_until")
+            if doc["status"] == "previous" and until is not None and until < now:
+                continue
+            keys[doc["kid"]] = jwt.PyJWK.from_dict(doc["public_jwk"], algorithm=ALGORITHM).key
+        self._cache[tenant_id] = (time.monotonic(), keys)
+        return keys
+
+    async def key(self, tenant_id: str, kid: str) -> Any | None:
+        cached = self._cache.get(tenant_id)
+        age = time.monotonic() - cached[0] if cached else None
+        if cached is None or age is None or age > self._ttl:
+            return (await self._load(tenant_id)).get(kid)
+        found = cached[1].get(kid)
+        if found is None and age > self._refresh_gap:  # a key rotated in since the last load
+            found = (await self._load(tenant_id)).get(kid)
+        return found
+
+
+def bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _invalid_token("Missing or malformed bearer token")
+    return token.strip()
+
+
+async def verify_access_token(
+    token: str, keys: TenantPublicKeys, tenant_id: str, issuer: str, audience: str
+) -> Claims:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise _invalid_token("Malformed token") from exc
+    if header.get("alg") != ALGORITHM:
+        raise _invalid_token("Unsupported token algorithm")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise _invalid_token("Token has no key id")
+    key = await keys.key(tenant_id, kid)
+    if key is None:
+        raise _invalid_token("Unknown signing key")
+    try:
+        claims: Claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise _invalid_token("Token expired") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise _invalid_token("Invalid audience") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise _invalid_token("Invalid issuer") from exc
+    except jwt.InvalidTokenError as exc:
+        raise _invalid_token("Invalid token") from exc
+    return claims
+
+
+def granted_scopes(claims: Claims) -> frozenset[str]:
+    scope = claims.get("scope", "")
+    return frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+
+
+KEYS = web.AppKey("management_public_keys", TenantPublicKeys)
+CLAIMS: web.RequestKey[Claims] = web.RequestKey("management_claims")
+
+
+def setup_management_auth(app: web.Application, db: Callable[[], AsyncDatabase[Document]]) -> None:
+    async def keys_ctx(app: web.Application) -> Any:
+        app[KEYS] = TenantPublicKeys(db())
+        yield
+
+    app.cleanup_ctx.append(keys_ctx)
+
+
+def requires_scope(scope: str) -> Callable[[Handler], Handler]:
+    """Decorator: the handler runs only for a valid Management API token with `scope`."""
+
+    def decorate(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            origin = request[ORIGIN]
+            claims = await verify_access_token(
+                bearer_token(request),
+                request.app[KEYS],
+                request[TENANT].id,
+                origin.issuer,
+                origin.management_audience,
+            )
+            if scope not in granted_scopes(claims):
+                raise _insufficient_scope(scope)
+            request[CLAIMS] = claims
+            return await handler(request)
+
+        guarded.__name__ = handler.__name__
+        guarded.__doc__ = handler.__doc__
+        return guarded
+
+    return decorate

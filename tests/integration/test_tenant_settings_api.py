@@ -1,0 +1,248 @@
+"""GET/PATCH /api/v2/tenants/settings: shape, partial merge, versioning, validation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from oidc_common.mongo import Collections, open_client
+from tenant_settings_service.app import create_app
+from tests.conftest import SettingsFactory
+from tests.support.services import serve
+from tests.support.tenants import bootstrap_tenant
+from tests.support.tokens import management_token
+
+HOST = "acme.example"
+URL = "/api/v2/tenants/settings"
+
+
+@dataclass
+class Api:
+    client: TestClient[Any, Any]
+    headers: dict[str, str]
+    settings: Any
+    tenant_id: str
+
+    async def get(self) -> dict[str, Any]:
+        response = await self.client.get(URL, headers=self.headers)
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+        return body
+
+    async def patch(self, body: Any) -> tuple[int, Any]:
+        response = await self.client.patch(
+            URL, data=json.dumps(body), headers={**self.headers, "Content-Type": "application/json"}
+        )
+        return response.status, await response.json()
+
+
+@pytest.fixture
+async def api(settings_for: SettingsFactory) -> AsyncIterator[Api]:
+    settings = settings_for("tenant-settings")
+    tenant = await bootstrap_tenant(settings, HOST)
+    token = await management_token(settings, tenant.tenant_id, f"http://{HOST}/")
+    async with serve(create_app(settings)) as client:
+        yield Api(
+            client, {"Host": HOST, "Authorization": f"Bearer {token}"}, settings, tenant.tenant_id
+        )
+
+
+async def test_defaults_in_auth0_shape(api: Api) -> None:
+    body = await api.get()
+    assert body["flags"] == {"enable_dynamic_client_registration": False}
+    assert body["friendly_name"] == HOST
+    for field in ("picture_url", "support_email", "support_url", "default_audience"):
+        assert field in body
+    dcr = body["dynamic_client_registration"]
+    assert dcr["rate_limit"] == {"requests": 20, "window_seconds": 60}
+    assert dcr["require_pkce"] is True and dcr["client_self_management"] is True
+    assert body["version"] == 1
+
+
+async def test_patch_flag_then_get_and_version_increments(api: Api) -> None:
+    status, body = await api.patch({"flags": {"enable_dynamic_client_registration": True}})
+    assert status == 200
+    assert body["flags"]["enable_dynamic_client_registration"] is True
+    assert body["version"] == 2
+    assert (await api.get())["flags"]["enable_dynamic_client_registration"] is True
+    status, body = await api.patch({"flags": {"enable_dynamic_client_registration": False}})
+    assert status == 200 and body["version"] == 3
+    # The same value again is not a change: no new version, nothing to publish.
+    status, body = await api.patch({"flags": {"enable_dynamic_client_registration": False}})
+    assert status == 200 and body["version"] == 3
+
+
+async def test_partial_merge_changes_only_the_fields_given(api: Api) -> None:
+    before = await api.get()
+    status, after = await api.patch(
+        {
+            "support_email": "help@acme.example",
+            "dynamic_client_registration": {"rate_limit": {"requests": 5}, "max_clients": 10},
+        }
+    )
+    assert status == 200
+    assert after["support_email"] == "help@acme.example"
+    dcr = after["dynamic_client_registration"]
+    assert dcr["rate_limit"] == {"requests": 5, "window_seconds": 60}
+    assert dcr["max_clients"] == 10
+    assert (
+        dcr["idle_client_ttl_days"] == before["dynamic_client_registration"]["idle_client_ttl_days"]
+    )
+    assert after["friendly_name"] == before["friendly_name"]
+    assert after["flags"] == before["flags"]
+    status, after = await api.patch({"support_email": None})
+    assert status == 200 and after["support_email"] is None
+
+
+BAD_BODIES: list[tuple[str, Any, str]] = [
+    ("array body", [], "JSON object"),
+    ("string body", "flags", "JSON object"),
+    ("null body", None, "JSON object"),
+    ("unknown top-level field", {"favourite_colour": "blue"}, "favourite_colour"),
+    ("unknown flag", {"flags": {"enable_everything": True}}, "flags.enable_everything"),
+    (
+        "flag not boolean",
+        {"flags": {"enable_dynamic_client_registration": "yes"}},
+        "flags.enable_dynamic_client_registration",
+    ),
+    (
+        "flag as number",
+        {"flags": {"enable_dynamic_client_registration": 1}},
+        "flags.enable_dynamic_client_registration",
+    ),
+    ("flags not an object", {"flags": True}, "flags"),
+    ("friendly_name empty", {"friendly_name": ""}, "friendly_name"),
+    ("friendly_name number", {"friendly_name": 7}, "friendly_name"),
+    ("friendly_name too long", {"friendly_name": "x" * 256}, "friendly_name"),
+    ("friendly_name control char", {"friendly_name": "a\u0000b"}, "friendly_name"),
+    ("picture_url not a url", {"picture_url": "not a url"}, "picture_url"),
+    ("picture_url javascript", {"picture_url": "javascript:alert(1)"}, "picture_url"),
+    ("support_email invalid", {"support_email": "nobody"}, "support_email"),
+    ("support_url ftp", {"support_url": "ftp://acme.example/"}, "support_url"),
+    (
+        "rate limit zero",
+        {"dynamic_client_registration": {"rate_limit": {"requests": 0}}},
+        "dynamic_client_registration.rate_limit.requests",
+    ),
+    (
+        "rate window negative",
+        {"dynamic_client_registration": {"rate_limit": {"window_seconds": -1}}},
+        "dynamic_client_registration.rate_limit.window_seconds",
+    ),
+    (
+        "rate limit float",
+        {"dynamic_client_registration": {"rate_limit": {"requests": 1.5}}},
+        "dynamic_client_registration.rate_limit.requests",
+    ),
+    (
+        "rate limit boolean",
+        {"dynamic_client_registration": {"rate_limit": {"requests": True}}},
+        "dynamic_client_registration.rate_limit.requests",
+    ),
+    (
+        "unknown rate field",
+        {"dynamic_client_registration": {"rate_limit": {"burst": 3}}},
+        "dynamic_client_registration.rate_limit.burst",
+    ),
+    (
+        "max_clients huge",
+        {"dynamic_client_registration": {"max_clients": 10**12}},
+        "dynamic_client_registration.max_clients",
+    ),
+    (
+        "idle ttl zero",
+        {"dynamic_client_registration": {"idle_client_ttl_days": 0}},
+        "dynamic_client_registration.idle_client_ttl_days",
+    ),
+    (
+        "auth methods empty",
+        {"dynamic_client_registration": {"allowed_token_endpoint_auth_methods": []}},
+        "dynamic_client_registration.allowed_token_endpoint_auth_methods",
+    ),
+    (
+        "auth method unknown",
+        {
+            "dynamic_client_registration": {
+                "allowed_token_endpoint_auth_methods": ["private_key_jwt"]
+            }
+        },
+        "dynamic_client_registration.allowed_token_endpoint_auth_methods[0]",
+    ),
+    (
+        "auth methods duplicate",
+        {"dynamic_client_registration": {"allowed_token_endpoint_auth_methods": ["none", "none"]}},
+        "dynamic_client_registration.allowed_token_endpoint_auth_methods",
+    ),
+    (
+        "require_pkce string",
+        {"dynamic_client_registration": {"require_pkce": "false"}},
+        "dynamic_client_registration.require_pkce",
+    ),
+    ("policy not an object", {"dynamic_client_registration": []}, "dynamic_client_registration"),
+    ("version is read-only", {"version": 99}, "version"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "names"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+async def test_bad_bodies_are_400_naming_the_field(
+    api: Api, case: str, body: Any, names: str
+) -> None:
+    status, answer = await api.patch(body)
+    assert status == 400, answer
+    assert answer["statusCode"] == 400 and answer["error"] == "Bad Request"
+    assert answer["errorCode"] == "invalid_body"
+    assert names in answer["message"]
+    # Nothing was written.
+    assert (await api.get())["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("application/json", b""),
+        ("application/json", b"   "),
+        ("application/json", b"{not json"),
+        ("application/json", b'{"friendly_name": NaN}'),
+        ("application/json", b"\xff\xfe"),
+        ("text/plain", b'{"friendly_name":"x"}'),
+        ("application/x-www-form-urlencoded", b"friendly_name=x"),
+    ],
+)
+async def test_empty_or_non_json_bodies_are_400(api: Api, content_type: str, raw: bytes) -> None:
+    response = await api.client.patch(
+        URL, data=raw, headers={**api.headers, "Content-Type": content_type}
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["errorCode"] == "invalid_body"
+    assert (await api.get())["version"] == 1
+
+
+async def test_oversized_body_is_413_in_management_format(api: Api) -> None:
+    response = await api.client.patch(
+        URL,
+        data=b'{"friendly_name":"' + b"x" * 100_000 + b'"}',
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
+    assert response.status == 413
+    assert (await response.json())["statusCode"] == 413
+
+
+async def test_accepted_change_is_flagged_for_publishing_until_confirmed(api: Api) -> None:
+    status, _ = await api.patch({"friendly_name": "Acme"})
+    assert status == 200
+    client = open_client(api.settings.mongodb_url)
+    try:
+        doc = await client[api.settings.mongodb_database][Collections.TENANT_SETTINGS].find_one(
+            {"_id": api.tenant_id}
+        )
+    finally:
+        await client.close()
+    assert doc is not None and doc["version"] == 2
+    # The broker is up in this test, so the event was confirmed and the outbox flag cleared.
+    assert doc["pending_publish"] is False and doc["published_version"] == 2
