@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-import aio_pika
 import pytest
-from redis.asyncio import Redis
 
 from oidc_common.config import Settings
-from oidc_common.mongo import open_client
 from tests.support.backing import BackingServices, BackingUnavailable, resolve
-from tests.support.services import isolated_settings, new_tag, with_overrides
+from tests.support.services import (
+    cleanup_isolated,
+    isolated_settings,
+    new_tag,
+    with_overrides,
+)
 
 SettingsFactory = Callable[[str], Settings]
 
@@ -62,15 +64,4 @@ async def settings_for(backing: BackingServices, tag: str) -> AsyncIterator[Sett
         return settings
 
     yield factory
-    client = open_client(backing.mongodb_url)
-    await client.drop_database(f"t_{tag}")
-    await client.close()
-    redis = Redis.from_url(backing.redis_url)
-    keys = [key async for key in redis.scan_iter(match=f"t_{tag}:*", count=500)]
-    if keys:
-        await redis.delete(*keys)
-    await redis.aclose()
-    connection = await aio_pika.connect(backing.rabbitmq_url)
-    async with connection:
-        channel = await connection.channel()
-        await channel.exchange_delete(f"oidc.events.t_{tag}")
+    await cleanup_isolated(backing, tag)

@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import aio_pika
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
 
 from oidc_common.config import Settings
+from oidc_common.mongo import open_client
 
 from .backing import BackingServices
 
@@ -62,6 +65,22 @@ async def serve(app: web.Application) -> AsyncIterator[TestClient[web.Request, w
     """Run `app` on a real socket on 127.0.0.1 and yield an HTTP client for it."""
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client
+
+
+async def cleanup_isolated(backing: BackingServices, tag: str) -> None:
+    """Drop what `isolated_settings(..., tag)` may have created in the backing services."""
+    client = open_client(backing.mongodb_url)
+    await client.drop_database(f"t_{tag}")
+    await client.close()
+    redis = Redis.from_url(backing.redis_url)
+    keys = [key async for key in redis.scan_iter(match=f"t_{tag}:*", count=500)]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
+    connection = await aio_pika.connect(backing.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(f"oidc.events.t_{tag}")
 
 
 def with_overrides(settings: Settings, **changes: object) -> Settings:

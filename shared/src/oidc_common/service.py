@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
@@ -60,7 +61,13 @@ def create_service_app(
     owned_collections: Iterable[str] = (),
     *,
     client_max_size: int = DEFAULT_MAX_BODY,
+    outer_middlewares: Sequence[Middleware] = (),
 ) -> web.Application:
+    """A service app with the shared middlewares, resources and health endpoints.
+
+    `outer_middlewares` run before error rendering and tenant resolution (e.g. CORS, which
+    must decorate error answers and answer preflights for any host).
+    """
     collections = list(owned_collections)
     metrics = RequestMetrics(settings.service_name)
     app = web.Application(
@@ -68,6 +75,7 @@ def create_service_app(
         middlewares=[
             request_id_middleware(settings.access_log),
             metrics.middleware(),
+            *outer_middlewares,
             error_middleware,
             tenant_middleware(lambda: app[TENANTS], settings.trusted_proxies),
         ],

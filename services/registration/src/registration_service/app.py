@@ -2,37 +2,84 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from oidc_common.config import Settings
+from oidc_common.management_auth import setup_management_auth
 from oidc_common.mongo import Collections
 from oidc_common.service import BROKER, DB, METRICS, REDIS, SETTINGS, create_service_app
 from oidc_common.settings_cache import SettingsCache
 
+from .abuse.rate_limit import RateLimiter
+from .abuse.reaper import Reaper
+from .clients.repository import ClientRepository
+from .cors import cors_middleware
+from .events.client_events import ClientEvents
 from .events.settings_consumer import SettingsConsumer
-from .keys import GATE, SETTINGS_CACHE, SETTINGS_CONSUMER
+from .idempotency import IdempotencyStore
+from .keys import (
+    CLIENT_EVENTS,
+    CLIENTS,
+    GATE,
+    IDEMPOTENCY,
+    RATE_LIMITER,
+    REAPER,
+    SETTINGS_CACHE,
+    SETTINGS_CONSUMER,
+)
+from .management import clients_api
+from .rfc7591.endpoint import register
+from .rfc7592.endpoint import delete_client, read_client, update_client
 from .settings_gate import RegistrationGate
 
-OWNED_COLLECTIONS = (Collections.CLIENTS, Collections.IDEMPOTENCY)
+OWNED_COLLECTIONS = (Collections.CLIENTS,)
+REAP_INTERVAL_SECONDS = float(os.environ.get("REAP_INTERVAL_SECONDS", "300"))
 
 
-async def _gate_context(app: web.Application) -> AsyncIterator[None]:
+async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     cache = SettingsCache(app[REDIS], app[DB], settings.redis_prefix)
     gate = RegistrationGate(cache, app[BROKER])
     consumer = SettingsConsumer(
         app[BROKER], cache, gate, app[METRICS].registry, settings.instance_id
     )
+    clients = ClientRepository(app[DB])
+    events = ClientEvents(app[BROKER])
     app[SETTINGS_CACHE] = cache
     app[GATE] = gate
     app[SETTINGS_CONSUMER] = consumer
+    app[CLIENTS] = clients
+    app[CLIENT_EVENTS] = events
+    app[RATE_LIMITER] = RateLimiter(app[REDIS], settings.redis_prefix)
+    app[IDEMPOTENCY] = IdempotencyStore(app[REDIS], settings.redis_prefix)
+    app[REAPER] = Reaper(clients, cache, events, app[REDIS], settings.redis_prefix)
     await app[BROKER].subscribe(consumer.subscribe)
+    reaping = asyncio.create_task(app[REAPER].run_forever(REAP_INTERVAL_SECONDS))
     yield
+    reaping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reaping
+    await events.drain()
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/oidc/register", register),
+        web.get("/oidc/register/{client_id}", read_client, allow_head=False),
+        web.put("/oidc/register/{client_id}", update_client),
+        web.delete("/oidc/register/{client_id}", delete_client),
+        *clients_api.routes(),
+    ]
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = create_service_app(settings, OWNED_COLLECTIONS)
-    app.cleanup_ctx.append(_gate_context)
+    app = create_service_app(settings, OWNED_COLLECTIONS, outer_middlewares=[cors_middleware()])
+    setup_management_auth(app, lambda: app[DB])
+    app.cleanup_ctx.append(_registration_context)
+    app.add_routes(routes())
     return app

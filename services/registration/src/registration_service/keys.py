@@ -6,9 +6,19 @@ from aiohttp import web
 
 from oidc_common.settings_cache import SettingsCache
 
+from .abuse.rate_limit import RateLimiter
+from .abuse.reaper import Reaper
+from .clients.repository import ClientRepository
+from .events.client_events import ClientEvents
 from .events.settings_consumer import SettingsConsumer
+from .idempotency import IdempotencyStore
 from .settings_gate import RegistrationGate
 
 SETTINGS_CACHE = web.AppKey("settings_cache", SettingsCache)
 GATE = web.AppKey("registration_gate", RegistrationGate)
 SETTINGS_CONSUMER = web.AppKey("settings_consumer", SettingsConsumer)
+CLIENTS = web.AppKey("clients", ClientRepository)
+CLIENT_EVENTS = web.AppKey("client_events", ClientEvents)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
+REAPER = web.AppKey("reaper", Reaper)

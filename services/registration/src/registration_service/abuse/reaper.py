@@ -1,0 +1,99 @@
+"""Reaps dynamically registered clients that are never used or have gone idle.
+
+Per tenant, with that tenant's live policy: clients never used within
+`unused_client_ttl_hours` of registration, and clients idle for more than
+`idle_client_ttl_days` (never one whose users still hold live refresh tokens). A reaped
+client becomes a tombstone without credentials, so the token endpoint can tell it to
+register again; tombstones are purged after 30 days. One replica reaps at a time (a lock in
+Redis), every replica may try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from oidc_common.events import CLIENT_DELETED
+from oidc_common.settings_cache import SettingsCache
+
+from ..clients.repository import ClientRepository
+from ..events.client_events import ClientEvents
+from ..policy import RegistrationPolicy
+
+log = logging.getLogger(__name__)
+
+TOMBSTONE_RETENTION = dt.timedelta(days=30)
+BATCH = 500
+
+
+@dataclass
+class ReapReport:
+    never_used: int = 0
+    idle: int = 0
+    purged: int = 0
+
+
+class Reaper:
+    def __init__(
+        self,
+        clients: ClientRepository,
+        settings: SettingsCache,
+        events: ClientEvents,
+        redis: Redis,
+        prefix: str,
+    ) -> None:
+        self._clients = clients
+        self._settings = settings
+        self._events = events
+        self._redis = redis
+        self._lock_key = f"{prefix}lock:client-reaper"
+
+    async def reap_tenant(self, tenant_id: str, now: dt.datetime | None = None) -> ReapReport:
+        now = now or dt.datetime.now(dt.UTC)
+        snapshot = await self._settings.read(tenant_id)
+        if snapshot is None:
+            return ReapReport()
+        policy = RegistrationPolicy.from_snapshot(snapshot)
+        report = ReapReport()
+        unused_cutoff = now - dt.timedelta(hours=policy.unused_client_ttl_hours)
+        for client_id in await self._clients.never_used(tenant_id, BATCH, unused_cutoff):
+            if await self._clients.reap(tenant_id, client_id, only_never_used=True):
+                self._events.emit(CLIENT_DELETED, tenant_id, client_id, "never_used")
+                report.never_used += 1
+        idle_cutoff = now - dt.timedelta(days=policy.idle_client_ttl_days)
+        for client_id in await self._clients.idle_since(tenant_id, idle_cutoff, BATCH):
+            if await self._clients.reap(tenant_id, client_id, only_never_used=False):
+                self._events.emit(CLIENT_DELETED, tenant_id, client_id, "idle")
+                report.idle += 1
+        report.purged = await self._clients.purge_tombstones(tenant_id, now - TOMBSTONE_RETENTION)
+        return report
+
+    async def run_once(self, now: dt.datetime | None = None) -> ReapReport:
+        total = ReapReport()
+        for tenant_id in await self._clients.tenants_with_dynamic_clients():
+            report = await self.reap_tenant(tenant_id, now)
+            total.never_used += report.never_used
+            total.idle += report.idle
+            total.purged += report.purged
+        return total
+
+    async def run_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self._redis.set(self._lock_key, "1", nx=True, ex=int(interval)):
+                    continue  # another replica reaps this round
+                report = await self.run_once()
+                if report.never_used or report.idle:
+                    log.info(
+                        "reaped clients",
+                        extra={"never_used": report.never_used, "idle": report.idle},
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("client reaping failed", extra={"error": str(exc)})

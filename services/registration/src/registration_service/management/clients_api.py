@@ -1,0 +1,191 @@
+"""The tenant owner's view of clients: `/api/v2/clients` (Auth0 Management API shape).
+
+Updates go through the same client-metadata rules as registration (one schema serves
+`POST /oidc/register`, RFC 7592 `PUT` and this API); the owner is not bound by the open-
+registration policy, and may mark a client first-party.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from oidc_common.errors import ManagementApiError, json_response
+from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
+from oidc_common.management_auth import requires_scope
+from oidc_common.mongo import Document
+from oidc_common.tenancy import TENANT
+
+from ..clients.representation import management_view
+from ..keys import CLIENT_EVENTS, CLIENTS
+from ..rfc7591.metadata import (
+    LOCALIZABLE_FIELDS,
+    ClientMetadataError,
+    validate_client_metadata,
+)
+
+METADATA_FIELDS = frozenset(
+    {
+        "redirect_uris",
+        "client_name",
+        "token_endpoint_auth_method",
+        "grant_types",
+        "response_types",
+        "application_type",
+        "scope",
+        "contacts",
+        "logo_uri",
+        "client_uri",
+        "policy_uri",
+        "tos_uri",
+        "jwks",
+        "jwks_uri",
+        "id_token_signed_response_alg",
+        "default_max_age",
+        "require_auth_time",
+        "software_id",
+        "software_version",
+    }
+)
+MAX_PER_PAGE = 100
+
+
+def _bad_request(message: str) -> ManagementApiError:
+    return ManagementApiError(400, message, "invalid_body")
+
+
+def _not_found() -> ManagementApiError:
+    return ManagementApiError(404, "The client does not exist", "inexistent_client")
+
+
+def _int_param(request: web.Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > maximum:
+        raise ManagementApiError(
+            400,
+            f"Query validation error: '{name}' must be an integer 0..{maximum}",
+            "invalid_query_string",
+        )
+    return int(raw)
+
+
+def _bool_param(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if raw not in {"true", "false"}:
+        raise ManagementApiError(
+            400,
+            f"Query validation error: '{name}' must be true or false",
+            "invalid_query_string",
+        )
+    return raw == "true"
+
+
+def _view(doc: Document) -> dict[str, Any]:
+    return management_view(doc)
+
+
+@requires_scope("read:clients")
+async def list_clients(request: web.Request) -> web.Response:
+    page = _int_param(request, "page", 0, 10_000)
+    per_page = _int_param(request, "per_page", 50, MAX_PER_PAGE)
+    include_totals = _bool_param(request, "include_totals") or False
+    first_party = _bool_param(request, "is_first_party")
+    docs, total = await request.app[CLIENTS].page(
+        request[TENANT].id, page, max(per_page, 1), first_party
+    )
+    clients = [_view(doc) for doc in docs]
+    if include_totals:
+        return json_response(
+            {
+                "start": page * per_page,
+                "limit": per_page,
+                "length": len(clients),
+                "total": total,
+                "clients": clients,
+            }
+        )
+    return json_response(clients)
+
+
+async def _live_client(request: web.Request) -> Document:
+    doc = await request.app[CLIENTS].get(request[TENANT].id, request.match_info["client_id"])
+    if doc is None or doc.get("reaped_at"):
+        raise _not_found()
+    return doc
+
+
+@requires_scope("read:clients")
+async def get_client(request: web.Request) -> web.Response:
+    return json_response(_view(await _live_client(request)))
+
+
+def _is_metadata_field(name: str) -> bool:
+    base, _, tag = name.partition("#")
+    return base in METADATA_FIELDS and (not tag or base in LOCALIZABLE_FIELDS)
+
+
+@requires_scope("update:clients")
+async def patch_client(request: web.Request) -> web.Response:
+    doc = await _live_client(request)
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise _bad_request("Request body is not valid JSON") from exc
+    if not isinstance(body, dict) or not body:
+        raise _bad_request("Request body must be a non-empty JSON object")
+    unknown = sorted(k for k in body if k != "is_first_party" and not _is_metadata_field(k))
+    if unknown:
+        raise _bad_request(f"Payload validation error: unknown field '{unknown[0]}'")
+    extra: dict[str, Any] = {}
+    if "is_first_party" in body:
+        if not isinstance(body["is_first_party"], bool):
+            raise _bad_request("Payload validation error: 'is_first_party' must be a boolean")
+        extra["is_first_party"] = body["is_first_party"]
+    changes = {k: v for k, v in body.items() if k != "is_first_party"}
+    current: dict[str, Any] | None = doc.get("metadata")
+    if changes and current is None:
+        raise _bad_request(
+            "This client was not registered with client metadata; only "
+            "'is_first_party' can be changed here"
+        )
+    metadata = current
+    if changes and current is not None:
+        merged = {**current, **changes}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        try:
+            metadata = validate_client_metadata(merged)
+        except ClientMetadataError as exc:
+            raise _bad_request(f"Payload validation error: {exc.description}") from exc
+    clients = request.app[CLIENTS]
+    if metadata is not None:
+        updated = await clients.replace_metadata(doc["tenant_id"], doc["_id"], metadata, extra)
+    else:
+        await clients.set_fields(doc["tenant_id"], doc["_id"], extra)
+        updated = await clients.get(doc["tenant_id"], doc["_id"])
+    if updated is None:
+        raise _not_found()
+    request.app[CLIENT_EVENTS].emit(CLIENT_UPDATED, doc["tenant_id"], doc["_id"])
+    return json_response(_view(updated))
+
+
+@requires_scope("delete:clients")
+async def delete_client(request: web.Request) -> web.Response:
+    doc = await _live_client(request)
+    if not await request.app[CLIENTS].delete(doc["tenant_id"], doc["_id"]):
+        raise _not_found()
+    request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, doc["tenant_id"], doc["_id"], "owner")
+    return web.Response(status=204)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v2/clients", list_clients, allow_head=False),
+        web.get("/api/v2/clients/{client_id}", get_client, allow_head=False),
+        web.patch("/api/v2/clients/{client_id}", patch_client),
+        web.delete("/api/v2/clients/{client_id}", delete_client),
+    ]

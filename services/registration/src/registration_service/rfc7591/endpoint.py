@@ -1,0 +1,165 @@
+"""`POST /oidc/register`: open dynamic client registration (RFC 7591 §3, OIDC DCR §3).
+
+The handler is the sequence of its checks, in this order: the tenant's gate (one settings
+snapshot decides the whole request), the per-IP rate limit, the JSON body, the
+Idempotency-Key, the client metadata, the tenant's client cap; then the client is stored
+and its information returned once, with its secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from aiohttp import web
+
+from oidc_common.credentials import hash_secret, new_client_id, new_secret
+from oidc_common.errors import NO_STORE, OAuthError, json_response
+from oidc_common.events import CLIENT_DELETED, CLIENT_REGISTERED
+from oidc_common.tenancy import ORIGIN, TENANT
+
+from ..clients.repository import metadata_fields
+from ..clients.representation import client_information
+from ..http_json import read_json
+from ..idempotency import Replay, fingerprint, validate_key
+from ..keys import CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY, RATE_LIMITER
+from ..policy import RegistrationPolicy
+from ..settings_gate import GateState
+from .metadata import ClientMetadataError, validate_client_metadata
+
+RETRY_AFTER_UNKNOWN = "5"
+
+
+async def check_gate(request: web.Request) -> RegistrationPolicy:
+    decision = await request.app[GATE].decide(request[TENANT].id)
+    if decision.state is GateState.UNKNOWN:
+        # Fail closed: without the flag, registration is not open.
+        raise OAuthError(
+            "temporarily_unavailable",
+            "Registration is temporarily unavailable, retry later",
+            status=503,
+            headers={"Retry-After": RETRY_AFTER_UNKNOWN},
+        )
+    if decision.state is GateState.DISABLED or decision.snapshot is None:
+        raise OAuthError(
+            "access_denied",
+            "Dynamic client registration is disabled for this tenant",
+            status=403,
+        )
+    return RegistrationPolicy.from_snapshot(decision.snapshot)
+
+
+async def check_rate_limit(request: web.Request, policy: RegistrationPolicy) -> None:
+    try:
+        decision = await request.app[RATE_LIMITER].take(
+            f"register:{request[TENANT].id}",
+            request[ORIGIN].client_ip,
+            policy.rate_limit_requests,
+            policy.rate_limit_window_seconds,
+        )
+    except OAuthError:
+        raise
+    except Exception as exc:  # Redis down: the limit cannot be enforced, so refuse.
+        raise OAuthError(
+            "temporarily_unavailable",
+            "Registration is temporarily unavailable, retry later",
+            status=503,
+            headers={"Retry-After": RETRY_AFTER_UNKNOWN},
+        ) from exc
+    if not decision.allowed:
+        raise OAuthError(
+            "too_many_requests",
+            "Too many registration requests from this address; retry later",
+            status=429,
+            headers={"Retry-After": str(decision.retry_after_seconds)},
+        )
+
+
+def check_metadata(body: Any, policy: RegistrationPolicy) -> dict[str, Any]:
+    try:
+        return validate_client_metadata(body, policy.metadata_policy())
+    except ClientMetadataError as exc:
+        raise OAuthError(exc.error, exc.description) from exc
+
+
+async def make_room(request: web.Request, policy: RegistrationPolicy) -> None:
+    """Enforce the tenant's cap, evicting never-used clients before refusing anyone."""
+    clients = request.app[CLIENTS]
+    tenant_id = request[TENANT].id
+    count = await clients.count_dynamic(tenant_id)
+    if count < policy.max_clients:
+        return
+    for client_id in await clients.never_used(tenant_id, count - policy.max_clients + 1):
+        if await clients.reap(tenant_id, client_id, only_never_used=True):
+            request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, tenant_id, client_id, "evicted")
+            count -= 1
+    if count >= policy.max_clients:
+        raise OAuthError(
+            "access_denied",
+            "This tenant has reached its limit of dynamically registered clients",
+            status=403,
+        )
+
+
+async def create_client(
+    request: web.Request, metadata: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
+    tenant_id = request[TENANT].id
+    client_id = new_client_id()
+    secret = None if metadata["token_endpoint_auth_method"] == "none" else new_secret()
+    access_token = new_secret()
+    now = dt.datetime.now(dt.UTC)
+    doc = {
+        "_id": client_id,
+        "tenant_id": tenant_id,
+        "dynamic": True,
+        "is_first_party": False,  # every dynamically registered client is third-party
+        "client_id_issued_at": int(time.time()),
+        "client_secret_hash": hash_secret(secret) if secret else None,
+        "registration_access_token_hash": hash_secret(access_token),
+        **metadata_fields(metadata),
+        "created_at": now,
+        "updated_at": now,
+        "last_used_at": None,
+        "reaped_at": None,
+    }
+    await request.app[CLIENTS].insert(doc)
+    request.app[CLIENT_EVENTS].emit(CLIENT_REGISTERED, tenant_id, client_id)
+    body = client_information(
+        doc, request[ORIGIN], client_secret=secret, registration_access_token=access_token
+    )
+    return body, 201
+
+
+def _respond(status: int, body: dict[str, Any]) -> web.Response:
+    return json_response(body, status=status, headers=NO_STORE)
+
+
+async def register(request: web.Request) -> web.Response:
+    policy = await check_gate(request)
+    await check_rate_limit(request, policy)
+    body, _ = await read_json(request)
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is None:
+        metadata = check_metadata(body, policy)
+        await make_room(request, policy)
+        answer, status = await create_client(request, metadata)
+        return _respond(status, answer)
+
+    key = validate_key(idempotency_key)
+    tenant_id = request[TENANT].id
+    store = request.app[IDEMPOTENCY]
+    body_fingerprint = fingerprint(body)
+    replay: Replay | None = await store.begin(tenant_id, key, body_fingerprint)
+    if replay is not None:
+        return _respond(replay.status, replay.body)
+    try:
+        metadata = check_metadata(body, policy)
+        await make_room(request, policy)
+        answer, status = await create_client(request, metadata)
+    except BaseException:
+        await store.abandon(tenant_id, key)  # a failed attempt may be retried with the key
+        raise
+    await store.complete(tenant_id, key, body_fingerprint, status, answer)
+    return _respond(status, answer)

@@ -1,0 +1,120 @@
+"""Client configuration endpoint (RFC 7592): read, update and delete one's own registration.
+
+Authenticated by the registration access token issued at registration. A missing, wrong,
+or another client's token, and an unknown or deleted client, all get the same 401
+`invalid_token`, so the endpoint reveals nothing about which client ids exist.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from oidc_common.credentials import hash_secret, new_secret, verify_secret
+from oidc_common.errors import NO_STORE, OAuthError, json_response
+from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
+from oidc_common.mongo import Document
+from oidc_common.tenancy import ORIGIN, TENANT
+
+from ..clients.representation import client_information
+from ..http_json import read_json
+from ..keys import CLIENT_EVENTS, CLIENTS, GATE
+from ..policy import RegistrationPolicy
+from ..rfc7591.metadata import ClientMetadataError, validate_update_request
+from ..settings_gate import GateState
+
+_INVALID_TOKEN = OAuthError(
+    "invalid_token",
+    "The registration access token is invalid",
+    status=401,
+    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+)
+
+
+async def _policy(request: web.Request) -> RegistrationPolicy:
+    decision = await request.app[GATE].decide(request[TENANT].id)
+    if decision.state is GateState.UNKNOWN or decision.snapshot is None:
+        raise OAuthError(
+            "temporarily_unavailable", "Retry later", status=503, headers={"Retry-After": "5"}
+        )
+    policy = RegistrationPolicy.from_snapshot(decision.snapshot)
+    if not policy.client_self_management:
+        raise OAuthError(
+            "access_denied",
+            "Clients may not read or change their own registration in this tenant; "
+            "contact the tenant owner",
+            status=403,
+        )
+    return policy
+
+
+async def _authenticated_client(request: web.Request) -> Document:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise OAuthError(
+            "invalid_token",
+            "A registration access token is required",
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    doc = await request.app[CLIENTS].get(request[TENANT].id, request.match_info["client_id"])
+    stored = doc.get("registration_access_token_hash") if doc else None
+    # verify_secret is constant-time and False for a missing hash: one path for every failure.
+    if doc is None or doc.get("reaped_at") or not verify_secret(token.strip(), stored):
+        raise _INVALID_TOKEN
+    return doc
+
+
+async def read_client(request: web.Request) -> web.Response:
+    await _policy(request)
+    doc = await _authenticated_client(request)
+    return json_response(client_information(doc, request[ORIGIN]), headers=NO_STORE)
+
+
+async def update_client(request: web.Request) -> web.Response:
+    policy = await _policy(request)
+    doc = await _authenticated_client(request)
+    body, _ = await read_json(request)
+    try:
+        metadata, presented_secret = validate_update_request(
+            body, doc["_id"], policy.metadata_policy()
+        )
+    except ClientMetadataError as exc:
+        raise OAuthError(exc.error, exc.description) from exc
+    if presented_secret is not None and not verify_secret(
+        presented_secret, doc.get("client_secret_hash")
+    ):
+        raise OAuthError("invalid_client_metadata", "client_secret does not match this client")
+
+    extra: dict[str, object] = {}
+    new_client_secret: str | None = None
+    if metadata["token_endpoint_auth_method"] == "none":
+        extra["client_secret_hash"] = None
+    elif not doc.get("client_secret_hash"):
+        # A public client becoming confidential needs its first secret.
+        new_client_secret = new_secret()
+        extra["client_secret_hash"] = hash_secret(new_client_secret)
+    # RFC 7592 §2.2: the server may rotate the registration access token; we always do.
+    access_token = new_secret()
+    extra["registration_access_token_hash"] = hash_secret(access_token)
+    updated = await request.app[CLIENTS].replace_metadata(
+        doc["tenant_id"], doc["_id"], metadata, extra
+    )
+    if updated is None:  # deleted or reaped meanwhile
+        raise _INVALID_TOKEN
+    request.app[CLIENT_EVENTS].emit(CLIENT_UPDATED, doc["tenant_id"], doc["_id"])
+    answer = client_information(
+        updated,
+        request[ORIGIN],
+        client_secret=new_client_secret,
+        registration_access_token=access_token,
+    )
+    return json_response(answer, headers=NO_STORE)
+
+
+async def delete_client(request: web.Request) -> web.Response:
+    await _policy(request)
+    doc = await _authenticated_client(request)
+    if not await request.app[CLIENTS].delete(doc["tenant_id"], doc["_id"]):
+        raise _INVALID_TOKEN
+    request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, doc["tenant_id"], doc["_id"], "self")
+    return web.Response(status=204, headers=NO_STORE)
