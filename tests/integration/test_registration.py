@@ -13,13 +13,7 @@ from oidc_common.credentials import verify_secret
 from oidc_common.mongo import Collections, open_client
 from tests.cases.invalid_registrations import INVALID_REGISTRATIONS
 from tests.conftest import SettingsFactory
-from tests.support.backing import BackingServices
 from tests.support.registration import HOST, Dcr, dcr_stack
-from tests.support.services import (
-    cleanup_isolated,
-    isolated_settings,
-    new_tag,
-)
 
 SEED_EXAMPLE = {
     "client_name": "My Dynamic Application",
@@ -148,26 +142,6 @@ async def test_invalid_registrations_over_http(
 async def dcr_open(dcr: Dcr) -> Dcr:
     await dcr.set_registration(True)
     return dcr
-
-
-@pytest.fixture(scope="module")
-async def shared_open_dcr(backing: BackingServices) -> AsyncIterator[Dcr]:
-    """One open tenant for the table of invalid bodies (none of them changes anything)."""
-    tag = new_tag()
-    try:
-        async with dcr_stack(
-            isolated_settings(backing, "registration", tag),
-            isolated_settings(backing, "tenant-settings", tag),
-        ) as stack:
-            await stack.patch_settings(
-                {
-                    "flags": {"enable_dynamic_client_registration": True},
-                    "dynamic_client_registration": {"rate_limit": {"requests": 10_000}},
-                }
-            )
-            yield stack
-    finally:
-        await cleanup_isolated(backing, tag)
 
 
 @pytest.mark.parametrize(

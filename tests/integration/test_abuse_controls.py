@@ -1,0 +1,161 @@
+"""Abuse controls of open registration: rate limit, client cap with eviction, reaper."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import pytest
+
+from oidc_common.mongo import Collections, open_client
+from registration_service.keys import REAPER
+from tests.conftest import SettingsFactory
+from tests.support.registration import Dcr, dcr_stack
+from tests.support.waiting import eventually
+
+BODY = {"client_name": "Bot", "redirect_uris": ["https://bot.example/cb"]}
+
+
+@pytest.fixture
+async def dcr(settings_for: SettingsFactory) -> AsyncIterator[Dcr]:
+    async with dcr_stack(settings_for("registration"), settings_for("tenant-settings")) as stack:
+        await stack.set_registration(True)
+        yield stack
+
+
+async def _clients(dcr: Dcr) -> Any:
+    client = open_client(dcr.settings.mongodb_url)
+    return client, client[dcr.settings.mongodb_database][Collections.CLIENTS]
+
+
+async def test_rate_limit_per_ip_then_recovery(dcr: Dcr) -> None:
+    await dcr.patch_settings(
+        {"dynamic_client_registration": {"rate_limit": {"requests": 3, "window_seconds": 3}}}
+    )
+    ip_a = {"X-Forwarded-For": "198.51.100.7"}
+    for _ in range(3):
+        assert (await dcr.register(BODY, headers=ip_a))[0] == 201
+    status, body, headers = await dcr.register(BODY, headers=ip_a)
+    assert status == 429
+    assert body["error"] == "too_many_requests"
+    retry_after = int(headers["Retry-After"])
+    assert 1 <= retry_after <= 3
+    # Another address has its own bucket.
+    assert (await dcr.register(BODY, headers={"X-Forwarded-For": "198.51.100.8"}))[0] == 201
+    # Invalid requests count too: a flood of garbage cannot bypass the limit.
+    assert (await dcr.register({}, headers=ip_a))[0] == 429
+    await asyncio.sleep(retry_after)
+    assert (await dcr.register(BODY, headers=ip_a))[0] == 201
+
+
+async def test_cap_evicts_never_used_clients_first(dcr: Dcr) -> None:
+    await dcr.patch_settings({"dynamic_client_registration": {"max_clients": 2}})
+    first = (await dcr.register(BODY))[1]
+    second = (await dcr.register(BODY))[1]
+    mongo, clients = await _clients(dcr)
+    try:
+        # `second` has been used: it must survive eviction.
+        await clients.update_one(
+            {"_id": second["client_id"]}, {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}}
+        )
+        status, third, _ = await dcr.register(BODY)
+        assert status == 201
+        evicted = await clients.find_one({"_id": first["client_id"]})
+        assert evicted is not None and evicted["reaped_at"] is not None
+        assert "client_secret_hash" not in evicted
+        assert (await clients.find_one({"_id": second["client_id"]}))["reaped_at"] is None
+        # Now both live clients were used: nothing can be evicted, so the cap refuses.
+        await clients.update_one(
+            {"_id": third["client_id"]}, {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}}
+        )
+        status, body, _ = await dcr.register(BODY)
+        assert status == 403 and body["error"] == "access_denied"
+        assert "limit" in body["error_description"]
+        assert (
+            await clients.count_documents(
+                {"tenant_id": dcr.tenant_id, "dynamic": True, "reaped_at": None}
+            )
+            == 2
+        )
+    finally:
+        await mongo.close()
+
+
+async def test_reaper_removes_unused_and_idle_clients_but_not_live_ones(dcr: Dcr) -> None:
+    await dcr.patch_settings(
+        {
+            "dynamic_client_registration": {
+                "rate_limit": {"requests": 100},
+                "unused_client_ttl_hours": 1,
+                "idle_client_ttl_days": 7,
+            }
+        }
+    )
+    now = dt.datetime.now(dt.UTC)
+    ids = {
+        name: (await dcr.register(BODY))[1]["client_id"]
+        for name in ("fresh", "unused", "idle", "active", "idle_with_refresh")
+    }
+    connection = await aio_pika.connect(dcr.settings.rabbitmq_url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(
+        dcr.settings.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    deleted_events = await channel.declare_queue(exclusive=True)
+    await deleted_events.bind(exchange, "client.deleted")
+    mongo, clients = await _clients(dcr)
+    try:
+        old = now - dt.timedelta(days=30)
+        await clients.update_one({"_id": ids["unused"]}, {"$set": {"created_at": old}})
+        await clients.update_one(
+            {"_id": ids["idle"]}, {"$set": {"created_at": old, "last_used_at": old}}
+        )
+        await clients.update_one(
+            {"_id": ids["active"]}, {"$set": {"created_at": old, "last_used_at": now}}
+        )
+        await clients.update_one(
+            {"_id": ids["idle_with_refresh"]},
+            {
+                "$set": {
+                    "created_at": old,
+                    "last_used_at": old,
+                    "refresh_tokens_live_until": now + dt.timedelta(days=10),
+                }
+            },
+        )
+
+        report = await dcr.registration_app[REAPER].run_once()
+        assert (report.never_used, report.idle) == (1, 1)
+        state = {
+            name: (await clients.find_one({"_id": cid}))["reaped_at"] is not None
+            for name, cid in ids.items()
+        }
+        assert state == {
+            "fresh": False,
+            "unused": True,
+            "idle": True,
+            "active": False,
+            "idle_with_refresh": False,
+        }
+
+        received: list[str] = []
+
+        async def both_announced() -> bool:
+            message = await deleted_events.get(fail=False)
+            if message is not None:
+                await message.ack()
+                received.append(message.body.decode())
+            return len(received) >= 2
+
+        assert await eventually(both_announced, timeout=10)
+        assert any(ids["unused"] in body for body in received)
+        assert any(ids["idle"] in body for body in received)
+        # A second pass finds nothing more to do.
+        again = await dcr.registration_app[REAPER].run_once()
+        assert (again.never_used, again.idle) == (0, 0)
+    finally:
+        await mongo.close()
+        await connection.close()
