@@ -48,10 +48,11 @@ class StackConfig:
         return [self.ports["registration"] + 10 * i for i in range(self.registration_replicas)]
 
 
-def key_encryption_key(state: Path) -> str:
-    """The local key-encryption key, made once and kept in the state folder (mode 600)."""
-    if value := os.environ.get("KEY_ENCRYPTION_KEY"):
+def key_encryption_key(config: StackConfig) -> str:
+    """The stack's key-encryption key: configured, or made once in the state folder (mode 600)."""
+    if value := config.env.get("KEY_ENCRYPTION_KEY") or os.environ.get("KEY_ENCRYPTION_KEY"):
         return value
+    state = config.state
     path = state / "key-encryption-key"
     if not path.exists():
         state.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ class Stack:
         env = dict(os.environ)
         env.update(self.config.env)
         env.update({"PORT": str(port), "INSTANCE_ID": instance})
-        env.setdefault("KEY_ENCRYPTION_KEY", key_encryption_key(self.config.state))
+        env["KEY_ENCRYPTION_KEY"] = key_encryption_key(self.config)
         return env
 
     def start_service(self, service: str, port: int, instance: str) -> None:
@@ -188,7 +189,7 @@ def demo_tenant(config: StackConfig) -> dict[str, str] | None:
     creds_file = config.state / "demo-tenant.json"
     env = dict(os.environ)
     env.update(config.env)
-    env["KEY_ENCRYPTION_KEY"] = key_encryption_key(config.state)
+    env["KEY_ENCRYPTION_KEY"] = key_encryption_key(config)
     result = subprocess.run(
         [
             config.python,

@@ -112,22 +112,39 @@ async def test_wrong_issuer_audience_and_expiry(ctx: Ctx) -> None:
     kid, key = await tenant_signing_key(s, t)
     claims = management_claims(ISSUER)
     del claims["exp"]
-    await _assert_invalid(ctx, jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid}))
+    await _assert_invalid(
+        ctx, jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"})
+    )
+
+
+async def test_a_jwt_that_is_not_an_access_token_is_rejected(ctx: Ctx) -> None:
+    kid, key = await tenant_signing_key(ctx.settings, ctx.tenant_id)
+    claims = management_claims(ISSUER)
+    for typ in ("JWT", "dpop+jwt"):  # e.g. an ID token signed by the same key
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": typ})
+        await _assert_invalid(ctx, token)
+    ok = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"})
+    assert (await _get(ctx, ok))[0] == 200
 
 
 async def test_unknown_kid_and_foreign_key_are_rejected(ctx: Ctx) -> None:
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     claims = management_claims(ISSUER)
     await _assert_invalid(
-        ctx, jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": "unknown"})
+        ctx,
+        jwt.encode(
+            claims, stranger, algorithm="RS256", headers={"kid": "unknown", "typ": "at+jwt"}
+        ),
     )
     kid, _ = await tenant_signing_key(ctx.settings, ctx.tenant_id)
     # The right kid, a key that is not the tenant's.
     await _assert_invalid(
-        ctx, jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": kid})
+        ctx, jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": kid, "typ": "at+jwt"})
     )
     # No kid at all.
-    await _assert_invalid(ctx, jwt.encode(claims, stranger, algorithm="RS256"))
+    await _assert_invalid(
+        ctx, jwt.encode(claims, stranger, algorithm="RS256", headers={"typ": "at+jwt"})
+    )
 
 
 async def test_token_of_another_tenant_is_refused(ctx: Ctx) -> None:

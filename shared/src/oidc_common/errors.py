@@ -13,11 +13,18 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 
-from aiohttp import web
+import redis.exceptions
+from aiohttp import web, web_protocol
+from pymongo.errors import ConnectionFailure
 
 log = logging.getLogger(__name__)
 
 MANAGEMENT_PREFIX = "/api/v2/"
+BACKING_OUTAGES = (
+    ConnectionFailure,  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -144,6 +151,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 413:
             message = "Request body too large"
         return error_for_path(request.path, exc.status, message, headers)
+    except web_protocol.RequestPayloadError:
+        # The body could not be read (bad Content-Encoding, truncated chunking): client error.
+        return error_for_path(request.path, 400, "The request body could not be decoded")
+    except BACKING_OUTAGES as exc:
+        # A database or cache is unreachable: say so honestly and invite a retry.
+        log.warning("backing service unavailable", extra={"path": request.path, "error": str(exc)})
+        return error_for_path(
+            request.path,
+            503,
+            "A backing service is unavailable, retry later",
+            {"Retry-After": "5"},
+        )
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -23,6 +23,7 @@ from .tenancy import ORIGIN, TENANT
 
 ALGORITHM = "RS256"
 LEEWAY_SECONDS = 30
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 
 Claims = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -96,6 +97,9 @@ async def verify_access_token(
         raise _invalid_token("Malformed token") from exc
     if header.get("alg") != ALGORITHM:
         raise _invalid_token("Unsupported token algorithm")
+    # RFC 9068 §4: an access token says so, which keeps an ID token from being replayed here.
+    if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
+        raise _invalid_token("Not an access token")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise _invalid_token("Token has no key id")

@@ -8,6 +8,11 @@ from oidc_common.config import Settings
 from oidc_common.mongo import Collections
 from oidc_common.service import create_service_app
 
+from .discovery import discovery_routes
+from .jwks import jwks_routes
+from .resources import authorize_resources
+from .token_endpoint import token_routes
+
 OWNED_COLLECTIONS = (
     Collections.SIGNING_KEYS,
     Collections.RESOURCE_SERVERS,
@@ -19,4 +24,7 @@ OWNED_COLLECTIONS = (
 
 def create_app(settings: Settings) -> web.Application:
     app = create_service_app(settings, OWNED_COLLECTIONS)
+    # After the shared resources: the key store and settings cache use MongoDB and Redis.
+    app.cleanup_ctx.append(authorize_resources)
+    app.add_routes([*discovery_routes(), *jwks_routes(), *token_routes()])
     return app

@@ -1,0 +1,158 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3.1).
+
+A confidential client authenticates with its secret, either in an HTTP Basic Authorization
+header (`client_secret_basic`) or in the body (`client_secret_post`); a public client
+(`token_endpoint_auth_method` `none`) only names itself with `client_id`. Clients are looked
+up within the request's tenant only, so a client of one tenant does not exist for another.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from aiohttp import web
+from pymongo.asynchronous.database import AsyncDatabase
+
+from oidc_common.credentials import hash_secret, verify_secret
+from oidc_common.errors import OAuthError
+from oidc_common.mongo import Collections, Document
+from oidc_common.service import DB
+from oidc_common.tenancy import ORIGIN, TENANT
+
+from .token_request import TokenRequest
+
+# token_endpoint_auth_method values (RFC 7591 §2).
+BASIC_METHOD = "client_secret_basic"
+POST_METHOD = "client_secret_post"
+NONE_METHOD = "none"
+
+# RFC 6749 Appendix A.1: client_id = *VSCHAR. Anything else cannot name a client.
+_VSCHARS = re.compile(r"^[\x20-\x7e]{1,256}$")
+# Compared against when the client is unknown, so that case costs the same as a wrong secret.
+_UNKNOWN_CLIENT_HASH = hash_secret("unknown-client")
+
+
+@dataclass(frozen=True)
+class PresentedCredentials:
+    """What the request offered, before anything was checked."""
+
+    client_id: str
+    client_secret: str | None
+    method: str  # client_secret_basic, client_secret_post or none
+
+    @property
+    def used_basic(self) -> bool:
+        return self.method == BASIC_METHOD
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    client_id: str
+    method: str
+    document: Document
+
+    @property
+    def is_public(self) -> bool:
+        return self.document.get("token_endpoint_auth_method") == NONE_METHOD
+
+    @property
+    def grant_types(self) -> frozenset[str]:
+        value = self.document.get("grant_types")
+        return frozenset(str(item) for item in value) if isinstance(value, list) else frozenset()
+
+
+def basic_challenge(realm: str) -> dict[str, str]:
+    """RFC 6749 §5.2: a client that tried the Authorization header gets a Basic challenge."""
+    quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
+    return {"WWW-Authenticate": f'Basic realm="{quoted}"'}
+
+
+def invalid_client(description: str, *, realm: str | None) -> OAuthError:
+    headers = basic_challenge(realm) if realm is not None else None
+    return OAuthError("invalid_client", description, status=401, headers=headers)
+
+
+def _basic_credentials(authorization: str, realm: str) -> tuple[str, str]:
+    # RFC 6749 §2.3.1: client_id and secret are form-urlencoded (Appendix B) before they are
+    # joined with ":" and base64-encoded (RFC 7617), so each half is decoded on its own.
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise invalid_client("Only the Basic authentication scheme is supported", realm=realm)
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        raw_id, separator, raw_secret = decoded.partition(":")
+        if not separator:
+            raise ValueError("no separator")
+        return (
+            unquote_plus(raw_id, errors="strict"),
+            unquote_plus(raw_secret, errors="strict"),
+        )
+    except (binascii.Error, ValueError) as exc:
+        raise invalid_client("Malformed Basic credentials", realm=realm) from exc
+
+
+def presented_credentials(
+    authorization: str | None, params: TokenRequest, realm: str
+) -> PresentedCredentials:
+    body_id = params.get("client_id")
+    body_secret = params.get("client_secret")
+    if authorization is not None:
+        # RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
+        if body_secret is not None:
+            raise OAuthError(
+                "invalid_request",
+                "Use either client_secret_basic or client_secret_post, not both",
+            )
+        client_id, secret = _basic_credentials(authorization, realm)
+        if body_id is not None and body_id != client_id:
+            raise OAuthError(
+                "invalid_request", "client_id in the body differs from the Authorization header"
+            )
+        credentials = PresentedCredentials(client_id, secret, BASIC_METHOD)
+    elif body_id is not None:
+        method = POST_METHOD if body_secret is not None else NONE_METHOD
+        credentials = PresentedCredentials(body_id, body_secret, method)
+    else:
+        raise invalid_client("Client authentication is required", realm=None)
+    if not _VSCHARS.match(credentials.client_id):
+        raise invalid_client(
+            "Client authentication failed", realm=realm if credentials.used_basic else None
+        )
+    return credentials
+
+
+async def authenticate_client(
+    db: AsyncDatabase[Document], tenant_id: str, presented: PresentedCredentials, realm: str
+) -> AuthenticatedClient:
+    challenge_realm = realm if presented.used_basic else None
+    document = await db[Collections.CLIENTS].find_one(
+        {"_id": presented.client_id, "tenant_id": tenant_id}
+    )
+    if document is None:
+        verify_secret(presented.client_secret or "", _UNKNOWN_CLIENT_HASH)
+        raise invalid_client("Client authentication failed", realm=challenge_realm)
+    client = AuthenticatedClient(presented.client_id, presented.method, document)
+    if client.is_public:
+        if presented.client_secret is not None:
+            raise invalid_client(
+                "A public client (token_endpoint_auth_method none) must not present a secret",
+                realm=challenge_realm,
+            )
+        return client
+    # A confidential client may use either secret method, whichever it registered.
+    if presented.client_secret is None or not verify_secret(
+        presented.client_secret, document.get("client_secret_hash")
+    ):
+        raise invalid_client("Client authentication failed", realm=challenge_realm)
+    return client
+
+
+async def authenticate(request: web.Request, params: TokenRequest) -> AuthenticatedClient:
+    """The client of a token request, authenticated within the request's tenant."""
+    realm = request[ORIGIN].issuer
+    presented = presented_credentials(request.headers.get("Authorization"), params, realm)
+    return await authenticate_client(request.app[DB], request[TENANT].id, presented, realm)

@@ -1,0 +1,111 @@
+"""`GET /.well-known/openid-configuration`: OpenID Provider metadata.
+
+OpenID Connect Discovery 1.0 §3 and RFC 8414 §2, every URL built on the tenant's external
+origin. `registration_endpoint` is advertised only while the tenant has open dynamic client
+registration on; if the setting cannot be read it is left out (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from oidc_common.errors import json_response
+from oidc_common.keys import SIGNING_ALG
+from oidc_common.settings_cache import SettingsUnavailable
+from oidc_common.tenancy import ORIGIN, TENANT
+
+from .resources import TENANT_SETTINGS
+
+log = logging.getLogger(__name__)
+
+# Short, so a change of the registration flag shows within a minute; browsers (SPAs
+# discovering the provider) may read it cross-origin.
+DISCOVERY_HEADERS = {"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
+
+CLAIMS_SUPPORTED = (
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "azp",
+    "at_hash",
+    "name",
+    "given_name",
+    "family_name",
+    "nickname",
+    "preferred_username",
+    "picture",
+    "updated_at",
+    "email",
+    "email_verified",
+)
+
+
+def provider_metadata(issuer: str, *, registration_enabled: bool) -> dict[str, Any]:
+    """The metadata document for `issuer` (which ends with a slash)."""
+    metadata: dict[str, Any] = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}authorize",
+        "token_endpoint": f"{issuer}oauth/token",
+        "userinfo_endpoint": f"{issuer}userinfo",
+        "jwks_uri": f"{issuer}.well-known/jwks.json",
+    }
+    if registration_enabled:
+        metadata["registration_endpoint"] = f"{issuer}oidc/register"
+    metadata.update(
+        {
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "response_types_supported": ["code", "token", "id_token", "id_token token"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "grant_types_supported": [
+                "authorization_code",
+                "implicit",
+                "refresh_token",
+                "client_credentials",
+            ],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [SIGNING_ALG],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "claims_supported": list(CLAIMS_SUPPORTED),
+            "code_challenge_methods_supported": ["S256"],  # RFC 7636 §4.2, no `plain`
+            # request_uri_parameter_supported defaults to true (Discovery §3): say no.
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "claims_parameter_supported": False,
+        }
+    )
+    return metadata
+
+
+async def registration_enabled(request: web.Request) -> bool:
+    tenant_id = request[TENANT].id
+    try:
+        snapshot = await request.app[TENANT_SETTINGS].read(tenant_id)
+    except SettingsUnavailable as exc:
+        log.warning(
+            "tenant settings unavailable; registration_endpoint omitted",
+            extra={"tenant_id": tenant_id, "error": str(exc)},
+        )
+        return False
+    return snapshot is not None and snapshot.registration_enabled
+
+
+async def openid_configuration(request: web.Request) -> web.Response:
+    metadata = provider_metadata(
+        request[ORIGIN].issuer, registration_enabled=await registration_enabled(request)
+    )
+    return json_response(metadata, headers=DISCOVERY_HEADERS)
+
+
+def discovery_routes() -> list[web.RouteDef]:
+    return [web.get("/.well-known/openid-configuration", openid_configuration)]

@@ -1,0 +1,72 @@
+"""`POST /oauth/token` (RFC 6749 §3.2), as the sequence of its checks.
+
+1. read the body: form (or JSON), each parameter once            token_request.py
+2. grant_type present and supported                              RFC 6749 §5.2
+3. authenticate the client within the tenant                     client_auth.py
+4. the client may use this grant                                 RFC 6749 §5.2
+5. the grant itself                                              *_grant.py
+6. record the client's use, answer without caching               RFC 6749 §5.1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from oidc_common.errors import NO_STORE, OAuthError, json_response
+from oidc_common.mongo import Collections
+from oidc_common.service import DB
+from oidc_common.tenancy import TENANT
+
+from . import authorization_code_grant, client_credentials_grant
+from .client_auth import AuthenticatedClient, authenticate
+from .token_request import TokenRequest, read_token_request
+
+Grant = Callable[[web.Request, AuthenticatedClient, TokenRequest], Awaitable[dict[str, Any]]]
+
+GRANTS: Mapping[str, Grant] = {
+    client_credentials_grant.GRANT_TYPE: client_credentials_grant.client_credentials,
+    authorization_code_grant.GRANT_TYPE: authorization_code_grant.authorization_code,
+}
+
+
+def supported_grant(params: TokenRequest) -> tuple[str, Grant]:
+    grant_type = params.require("grant_type")
+    grant = GRANTS.get(grant_type)
+    if grant is None:
+        raise OAuthError(
+            "unsupported_grant_type", f"Supported grant types: {', '.join(sorted(GRANTS))}"
+        )
+    return grant_type, grant
+
+
+def check_grant_allowed(client: AuthenticatedClient, grant_type: str) -> None:
+    if grant_type not in client.grant_types:
+        raise OAuthError(
+            "unauthorized_client", f"The client is not allowed to use the {grant_type} grant"
+        )
+
+
+async def record_client_use(request: web.Request, client: AuthenticatedClient) -> None:
+    # Idle-client reaping (registration policy) reads last_used_at.
+    await request.app[DB][Collections.CLIENTS].update_one(
+        {"_id": client.client_id, "tenant_id": request[TENANT].id},
+        {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}},
+    )
+
+
+async def token_endpoint(request: web.Request) -> web.Response:
+    params = await read_token_request(request)
+    grant_type, grant = supported_grant(params)
+    client = await authenticate(request, params)
+    check_grant_allowed(client, grant_type)
+    body = await grant(request, client, params)
+    await record_client_use(request, client)
+    return json_response(body, headers=NO_STORE)
+
+
+def token_routes() -> list[web.RouteDef]:
+    return [web.post("/oauth/token", token_endpoint)]

@@ -1,0 +1,180 @@
+"""End to end through the nginx gateway, as a newcomer does it after `make run`.
+
+The three services run as separate processes (registration with two replicas), nginx routes
+the public paths, and every step uses plain HTTP against the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.backing import BackingServices
+from tests.support.services import cleanup_isolated, isolated_settings, new_tag, settings_env
+from tests.support.stack import free_port, load_stack_module
+
+SEED_EXAMPLE = {
+    "client_name": "My Dynamic Application",
+    "redirect_uris": [
+        "https://application.example.com/callback",
+        "https://application.example.com/callback2",
+    ],
+}
+
+
+class Gateway:
+    def __init__(self, port: int, creds: dict[str, str]) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.origin = f"http://localhost:{port}"
+        self.creds = creds
+        self.session = aiohttp.ClientSession()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        headers = {"Host": self.origin.removeprefix("http://"), **kwargs.pop("headers", {})}
+        async with self.session.request(
+            method, self.base + path, headers=headers, **kwargs
+        ) as response:
+            body = await response.json(content_type=None) if response.content_length != 0 else None
+            return response.status, body
+
+
+@pytest.fixture(scope="module")
+def stack_processes(
+    backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, dict[str, str], str]]:
+    stack_module = load_stack_module()
+    tag = new_tag()
+    settings = isolated_settings(backing, "e2e", tag)
+    env = settings_env(settings)
+    env["LOG_LEVEL"] = "INFO"
+    state: Path = tmp_path_factory.mktemp("stack")
+    config = stack_module.StackConfig(
+        state=state,
+        gateway_port=free_port(),
+        ports={
+            "registration": free_port(),
+            "authorize": free_port(),
+            "tenant-settings": free_port(),
+        },
+        registration_replicas=2,
+        env=env,
+    )
+    # Replica ports are registration + 10 * i: make sure the second one is free too.
+    config.ports["registration"] = free_port()
+    creds = stack_module.demo_tenant(config)
+    assert creds is not None
+    stack = stack_module.Stack(config)
+    stack.start(timeout=60)
+    try:
+        yield config.gateway_port, creds, tag
+    finally:
+        stack.stop()
+        asyncio.run(cleanup_isolated(backing, tag))
+
+
+@pytest.fixture
+async def gateway(stack_processes: tuple[int, dict[str, str], str]) -> AsyncIterator[Gateway]:
+    port, creds, _ = stack_processes
+    gw = Gateway(port, creds)
+    yield gw
+    await gw.session.close()
+
+
+async def _token(gw: Gateway, basic: bool = False) -> str:
+    form = {"grant_type": "client_credentials", "audience": f"{gw.origin}/api/v2/"}
+    headers: dict[str, str] = {}
+    if basic:
+        pair = f"{gw.creds['client_id']}:{gw.creds['client_secret']}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    else:
+        form.update(client_id=gw.creds["client_id"], client_secret=gw.creds["client_secret"])
+    status, body = await gw.call("POST", "/oauth/token", data=form, headers=headers)
+    assert status == 200, body
+    assert body["token_type"] == "Bearer"
+    token: str = body["access_token"]
+    return token
+
+
+async def _wait_for_state(gw: Gateway, expected: int, attempts: int = 100) -> None:
+    # Each POST may land on either replica; both must agree before we stop.
+    hits = 0
+    for _ in range(attempts):
+        status, _ = await gw.call("POST", "/oidc/register", json=SEED_EXAMPLE)
+        hits = hits + 1 if status == expected else 0
+        if hits >= 6:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"registration never settled on {expected}")
+
+
+async def test_discovery_through_the_gateway(gateway: Gateway) -> None:
+    status, metadata = await gateway.call("GET", "/.well-known/openid-configuration")
+    assert status == 200
+    assert metadata["issuer"] == f"{gateway.origin}/"
+    assert metadata["token_endpoint"] == f"{gateway.origin}/oauth/token"
+    status, jwks = await gateway.call("GET", "/.well-known/jwks.json")
+    assert status == 200 and jwks["keys"][0]["alg"] == "RS256"
+
+
+async def test_health_endpoints_are_not_public(gateway: Gateway) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        status, body = await gateway.call("GET", path)
+        assert status == 404 and body["error"] == "not_found"
+
+
+async def test_newcomer_flow_flag_on_then_off(gateway: Gateway) -> None:
+    token = await _token(gateway)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    status, body = await gateway.call(
+        "PATCH",
+        "/api/v2/tenants/settings",
+        headers=auth,
+        json={"flags": {"enable_dynamic_client_registration": True}},
+    )
+    assert status == 200, body
+    assert body["flags"]["enable_dynamic_client_registration"] is True
+    status, body = await gateway.call("GET", "/api/v2/tenants/settings", headers=auth)
+    assert status == 200 and body["flags"]["enable_dynamic_client_registration"] is True
+
+    await _wait_for_state(gateway, 201)
+    status, client = await gateway.call("POST", "/oidc/register", json=SEED_EXAMPLE)
+    assert status == 201, client
+    assert client["client_secret"] and client["client_secret_expires_at"] == 0
+    assert client["registration_client_uri"].startswith(f"{gateway.origin}/oidc/register/")
+    status, public = await gateway.call(
+        "POST", "/oidc/register", json={**SEED_EXAMPLE, "token_endpoint_auth_method": "none"}
+    )
+    assert status == 201 and "client_secret" not in public
+    status, metadata = await gateway.call("GET", "/.well-known/openid-configuration")
+    assert metadata["registration_endpoint"] == f"{gateway.origin}/oidc/register"
+
+    # RFC 7592 through the gateway.
+    path = client["registration_client_uri"].removeprefix(gateway.origin)
+    status, read = await gateway.call(
+        "GET", path, headers={"Authorization": f"Bearer {client['registration_access_token']}"}
+    )
+    assert status == 200 and read["client_id"] == client["client_id"]
+
+    status, body = await gateway.call(
+        "PATCH",
+        "/api/v2/tenants/settings",
+        headers={"Authorization": f"Bearer {await _token(gateway, basic=True)}"},
+        json={"flags": {"enable_dynamic_client_registration": False}},
+    )
+    assert status == 200
+    await _wait_for_state(gateway, 403)
+    status, body = await gateway.call("POST", "/oidc/register", json=SEED_EXAMPLE)
+    assert status == 403
+    assert body == {
+        "error": "access_denied",
+        "error_description": "Dynamic client registration is disabled for this tenant",
+    }
+    status, metadata = await gateway.call("GET", "/.well-known/openid-configuration")
+    assert "registration_endpoint" not in metadata
