@@ -10,10 +10,12 @@ from typing import Any
 import aio_pika
 import pytest
 
+from authorize_service.app import create_app as create_authorize_app
 from oidc_common.mongo import Collections, open_client
 from registration_service.keys import REAPER
 from tests.conftest import SettingsFactory
-from tests.support.registration import Dcr, dcr_stack
+from tests.support.registration import HOST, Dcr, dcr_stack
+from tests.support.services import serve
 from tests.support.waiting import eventually
 
 BODY = {"client_name": "Bot", "redirect_uris": ["https://bot.example/cb"]}
@@ -153,6 +155,22 @@ async def test_reaper_removes_unused_and_idle_clients_but_not_live_ones(dcr: Dcr
         assert await eventually(both_announced, timeout=10)
         assert any(ids["unused"] in body for body in received)
         assert any(ids["idle"] in body for body in received)
+        # A reaped client is told clearly, at the token endpoint, to register again.
+        async with serve(create_authorize_app(dcr.settings)) as authorize:
+            response = await authorize.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": ids["idle"],
+                    "client_secret": "whatever",
+                    "audience": "https://api.example/",
+                },
+                headers={"Host": HOST},
+            )
+            assert response.status == 401
+            answer = await response.json()
+            assert answer["error"] == "invalid_client"
+            assert "register it again" in answer["error_description"]
         # A second pass finds nothing more to do.
         again = await dcr.registration_app[REAPER].run_once()
         assert (again.never_used, again.idle) == (0, 0)

@@ -135,6 +135,13 @@ async def authenticate_client(
     if document is None:
         verify_secret(presented.client_secret or "", _UNKNOWN_CLIENT_HASH)
         raise invalid_client("Client authentication failed", realm=challenge_realm)
+    if document.get("reaped_at") is not None:
+        # The registration service removed this dynamically registered client for disuse;
+        # its id is unguessable, so saying so reveals nothing and tells it what to do.
+        raise invalid_client(
+            "This client was deleted after a period of inactivity; register it again",
+            realm=challenge_realm,
+        )
     client = AuthenticatedClient(presented.client_id, presented.method, document)
     if client.is_public:
         if presented.client_secret is not None:
