@@ -13,7 +13,8 @@ help:
 	@echo "make test     install, start backing services, lint (ruff, mypy), run pytest"
 	@echo "make stop     stop everything 'make run' or 'make test' started"
 	@echo "make lint     ruff + mypy"
-	@echo "make bench    registration throughput and latency benchmark"
+	@echo "make bench    settings propagation, then registration throughput and latency"
+	@echo "make bench-propagation   PATCH -> registration gate latency only"
 
 $(UV):
 	@command -v uv >/dev/null || { echo "[make] installing uv from PyPI"; python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
@@ -43,7 +44,9 @@ stop:
 	@python3 deploy/local/stack.py stop
 
 bench: install backing
-	@$(BACKING_ENV) && $(PY) bench/registration.py
+	@command -v wrk >/dev/null || { echo "[make] installing wrk (load generator)"; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
+	@$(BACKING_ENV) && $(PY) bench/propagation.py && $(PY) bench/registration.py
 
 bench-propagation: install backing
 	@$(BACKING_ENV) && $(PY) bench/propagation.py

@@ -177,3 +177,24 @@ async def test_reaper_removes_unused_and_idle_clients_but_not_live_ones(dcr: Dcr
     finally:
         await mongo.close()
         await connection.close()
+
+
+async def test_cap_holds_under_concurrent_registrations(dcr: Dcr) -> None:
+    await dcr.patch_settings(
+        {"dynamic_client_registration": {"max_clients": 5, "rate_limit": {"requests": 1000}}}
+    )
+    for _ in range(5):
+        assert (await dcr.register(BODY))[0] == 201
+    results = await asyncio.gather(*(dcr.register(BODY) for _ in range(5)))
+    # Each newcomer evicts a different never-used client: everyone gets in, the cap holds.
+    assert [status for status, _, _ in results] == [201] * 5
+    mongo, clients = await _clients(dcr)
+    try:
+        live = await clients.count_documents(
+            {"tenant_id": dcr.tenant_id, "dynamic": True, "reaped_at": None}
+        )
+        stored = await clients.count_documents({"tenant_id": dcr.tenant_id, "dynamic": True})
+    finally:
+        await mongo.close()
+    assert live == 5
+    assert stored == 10  # 5 tombstones, every answered registration was stored

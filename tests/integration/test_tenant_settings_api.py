@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -246,3 +247,13 @@ async def test_accepted_change_is_flagged_for_publishing_until_confirmed(api: Ap
     assert doc is not None and doc["version"] == 2
     # The broker is up in this test, so the event was confirmed and the outbox flag cleared.
     assert doc["pending_publish"] is False and doc["published_version"] == 2
+
+
+async def test_concurrent_patches_are_serialised_and_none_is_lost(api: Api) -> None:
+    names = [f"Name {i}" for i in range(12)]
+    results = await asyncio.gather(*(api.patch({"friendly_name": name}) for name in names))
+    accepted = [body["version"] for status, body in results if status == 200]
+    assert all(status in (200, 409) for status, _ in results)
+    # Every accepted change got its own version: none overwrote another unseen.
+    assert len(set(accepted)) == len(accepted)
+    assert (await api.get())["version"] == 1 + len(accepted)

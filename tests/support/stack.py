@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import socket
 import sys
 from pathlib import Path
@@ -12,14 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_stack_module() -> ModuleType:
-    """deploy/local/stack.py is a script, not a package: load it by path."""
-    path = ROOT / "deploy" / "local" / "stack.py"
-    spec = importlib.util.spec_from_file_location("dcr_local_stack", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """deploy/local/stack.py, the launcher `make run` uses (a script on the path, not a package)."""
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    return importlib.import_module("stack")
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ from oidc_common.mongo import Collections
 from oidc_common.service import BROKER, DB, METRICS, REDIS, SETTINGS, create_service_app
 from oidc_common.settings_cache import SettingsCache
 
+from .abuse.client_cap import ClientCap
 from .abuse.rate_limit import RateLimiter
 from .abuse.reaper import Reaper
 from .clients.repository import ClientRepository
@@ -23,6 +24,7 @@ from .events.client_events import ClientEvents
 from .events.settings_consumer import SettingsConsumer
 from .idempotency import IdempotencyStore
 from .keys import (
+    CLIENT_CAP,
     CLIENT_EVENTS,
     CLIENTS,
     GATE,
@@ -57,7 +59,9 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     app[CLIENT_EVENTS] = events
     app[RATE_LIMITER] = RateLimiter(app[REDIS], settings.redis_prefix)
     app[IDEMPOTENCY] = IdempotencyStore(app[REDIS], settings.redis_prefix)
-    app[REAPER] = Reaper(clients, cache, events, app[REDIS], settings.redis_prefix)
+    cap = ClientCap(app[REDIS], settings.redis_prefix)
+    app[CLIENT_CAP] = cap
+    app[REAPER] = Reaper(clients, cache, events, cap, app[REDIS], settings.redis_prefix)
     await app[BROKER].subscribe(consumer.subscribe)
     reaping = asyncio.create_task(app[REAPER].run_forever(REAP_INTERVAL_SECONDS))
     yield

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from oidc_common.settings_cache import SettingsCache
 
+from .abuse.client_cap import ClientCap
 from .abuse.rate_limit import RateLimiter
 from .abuse.reaper import Reaper
 from .clients.repository import ClientRepository
@@ -22,3 +23,4 @@ CLIENT_EVENTS = web.AppKey("client_events", ClientEvents)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 REAPER = web.AppKey("reaper", Reaper)
+CLIENT_CAP = web.AppKey("client_cap", ClientCap)

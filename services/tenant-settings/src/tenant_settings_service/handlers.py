@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from oidc_common.errors import ManagementApiError, json_response
+from oidc_common.locks import LockBusy
 from oidc_common.management_auth import requires_scope
 from oidc_common.tenancy import TENANT
 
@@ -58,16 +59,18 @@ async def patch_settings(request: web.Request) -> web.Response:
         raise _bad_body("Request body must be a JSON object")
     for field in READ_ONLY_FIELDS & body.keys():
         raise _bad_body(f"Payload validation error: '{field}' is read-only")
+    publisher = request.app[PUBLISHER]
     try:
-        stored, changed = await request.app[REPOSITORY].update(request[TENANT].id, body)
+        async with publisher.lock(request[TENANT].id):
+            stored, changed = await request.app[REPOSITORY].update(request[TENANT].id, body)
+            if changed:
+                await publisher.publish(stored)
     except SettingsValidationError as exc:
         raise _bad_body(f"Payload validation error: {exc}") from exc
     except SettingsNotFound as exc:
         raise ManagementApiError(404, "Tenant settings not found", "inexistent_tenant") from exc
-    except ConcurrentUpdate as exc:
+    except (ConcurrentUpdate, LockBusy) as exc:
         raise ManagementApiError(409, "Concurrent update, retry", "conflict") from exc
-    if changed:
-        await request.app[PUBLISHER].publish(stored)
     return json_response(_representation(stored))
 
 

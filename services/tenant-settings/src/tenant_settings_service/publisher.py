@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractAsyncContextManager
+
+from redis.asyncio import Redis
 
 from oidc_common.broker import Broker, BrokerUnavailable
 from oidc_common.events import TENANT_SETTINGS_UPDATED, Event
+from oidc_common.locks import LockBusy, redis_lock
 
 from .repository import SettingsRepository, StoredSettings
 
@@ -30,9 +34,21 @@ def settings_event(stored: StoredSettings) -> Event:
 
 
 class SettingsPublisher:
-    def __init__(self, repository: SettingsRepository, broker: Broker) -> None:
+    def __init__(
+        self, repository: SettingsRepository, broker: Broker, redis: Redis, prefix: str
+    ) -> None:
         self._repository = repository
         self._broker = broker
+        self._redis = redis
+        self._prefix = prefix
+
+    def lock(self, tenant_id: str, wait_seconds: float = 3.0) -> AbstractAsyncContextManager[None]:
+        """Serialises change-and-publish per tenant (see oidc_common.locks for why)."""
+        return redis_lock(
+            self._redis,
+            f"{self._prefix}lock:tenant-settings:{tenant_id}",
+            wait_seconds=wait_seconds,
+        )
 
     async def publish(self, stored: StoredSettings) -> bool:
         try:
@@ -50,9 +66,15 @@ class SettingsPublisher:
         if not self._broker.is_connected:
             return 0
         published = 0
-        for stored in await self._repository.pending():
-            if await self.publish(stored):
-                published += 1
+        for candidate in await self._repository.pending():
+            try:
+                async with self.lock(candidate.tenant_id, wait_seconds=0):
+                    # Re-read under the lock: a PATCH may have published a newer version.
+                    stored = await self._repository.get(candidate.tenant_id)
+                    if stored.pending and await self.publish(stored):
+                        published += 1
+            except LockBusy:
+                continue  # a PATCH for this tenant is publishing right now
         return published
 
     async def recover_forever(self, interval: float = 0.5) -> None:

@@ -1,9 +1,10 @@
 """Tenant settings in MongoDB: versioned documents with an outbox flag.
 
 Each accepted change bumps `version` and sets `pending_publish` in the same single-document
-update (atomic without transactions); the flag is cleared only once the event for that
-exact version was confirmed by the broker. Concurrent PATCHes use optimistic concurrency
-on `version`, so none is lost.
+update (no transaction needed); the flag is cleared only once the event for that exact
+version was confirmed by the broker. Writers hold the per-tenant lock of the publisher
+(FerretDB's conditional updates are not atomic); the `version` condition stays as a second
+guard that real MongoDB enforces atomically.
 """
 
 from __future__ import annotations
@@ -34,10 +35,17 @@ class StoredSettings:
     version: int
     settings: dict[str, Any]
     updated_at: dt.datetime
+    pending: bool = False
 
     @classmethod
     def from_doc(cls, doc: Document) -> StoredSettings:
-        return cls(str(doc["_id"]), int(doc["version"]), dict(doc["settings"]), doc["updated_at"])
+        return cls(
+            str(doc["_id"]),
+            int(doc["version"]),
+            dict(doc["settings"]),
+            doc["updated_at"],
+            bool(doc.get("pending_publish", False)),
+        )
 
 
 class SettingsRepository:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from oidc_common.events import CLIENT_DELETED
+from oidc_common.locks import claim_once
 from oidc_common.settings_cache import SettingsCache
 
 from ..clients.repository import ClientRepository
 from ..events.client_events import ClientEvents
 from ..policy import RegistrationPolicy
+from .client_cap import ClientCap
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +45,16 @@ class Reaper:
         clients: ClientRepository,
         settings: SettingsCache,
         events: ClientEvents,
+        cap: ClientCap,
         redis: Redis,
         prefix: str,
     ) -> None:
+        self._cap = cap
         self._clients = clients
         self._settings = settings
         self._events = events
         self._redis = redis
+        self._prefix = prefix
         self._lock_key = f"{prefix}lock:client-reaper"
 
     async def reap_tenant(self, tenant_id: str, now: dt.datetime | None = None) -> ReapReport:
@@ -61,6 +66,8 @@ class Reaper:
         report = ReapReport()
         unused_cutoff = now - dt.timedelta(hours=policy.unused_client_ttl_hours)
         for client_id in await self._clients.never_used(tenant_id, BATCH, unused_cutoff):
+            if not await claim_once(self._redis, f"{self._prefix}evicting:{client_id}"):
+                continue  # a registration is evicting it right now
             if await self._clients.reap(tenant_id, client_id, only_never_used=True):
                 self._events.emit(CLIENT_DELETED, tenant_id, client_id, "never_used")
                 report.never_used += 1

@@ -17,6 +17,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from oidc_common.mongo import Collections, Document
 
+from .batching import InsertBatcher
+
 MIRRORED_FIELDS = (
     "client_name",
     "redirect_uris",
@@ -50,9 +52,10 @@ def metadata_fields(metadata: dict[str, Any]) -> dict[str, Any]:
 class ClientRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._clients = db[Collections.CLIENTS]
+        self._batcher = InsertBatcher(self._clients)
 
     async def insert(self, doc: Document) -> None:
-        await self._clients.insert_one(doc)
+        await self._batcher.insert(doc)
 
     async def get(self, tenant_id: str, client_id: str) -> Document | None:
         return await self._clients.find_one({"_id": client_id, "tenant_id": tenant_id})

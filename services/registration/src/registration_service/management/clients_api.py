@@ -18,7 +18,7 @@ from oidc_common.mongo import Document
 from oidc_common.tenancy import TENANT
 
 from ..clients.representation import management_view
-from ..keys import CLIENT_EVENTS, CLIENTS
+from ..keys import CLIENT_CAP, CLIENT_EVENTS, CLIENTS
 from ..rfc7591.metadata import (
     LOCALIZABLE_FIELDS,
     ClientMetadataError,
@@ -178,6 +178,8 @@ async def delete_client(request: web.Request) -> web.Response:
     doc = await _live_client(request)
     if not await request.app[CLIENTS].delete(doc["tenant_id"], doc["_id"]):
         raise _not_found()
+    if doc.get("dynamic"):
+        await request.app[CLIENT_CAP].release(doc["tenant_id"])
     request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, doc["tenant_id"], doc["_id"], "owner")
     return web.Response(status=204)
 

@@ -17,18 +17,21 @@ from aiohttp import web
 from oidc_common.credentials import hash_secret, new_client_id, new_secret
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_REGISTERED
+from oidc_common.locks import claim_once
+from oidc_common.service import REDIS, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..clients.repository import metadata_fields
 from ..clients.representation import client_information
 from ..http_json import read_json
 from ..idempotency import Replay, fingerprint, validate_key
-from ..keys import CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY, RATE_LIMITER
+from ..keys import CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY, RATE_LIMITER
 from ..policy import RegistrationPolicy
 from ..settings_gate import GateState
 from .metadata import ClientMetadataError, validate_client_metadata
 
 RETRY_AFTER_UNKNOWN = "5"
+EVICTION_CANDIDATES = 16
 
 
 async def check_gate(request: web.Request) -> RegistrationPolicy:
@@ -83,18 +86,30 @@ def check_metadata(body: Any, policy: RegistrationPolicy) -> dict[str, Any]:
         raise OAuthError(exc.error, exc.description) from exc
 
 
-async def make_room(request: web.Request, policy: RegistrationPolicy) -> None:
-    """Enforce the tenant's cap, evicting never-used clients before refusing anyone."""
+async def reserve_slot(request: web.Request, policy: RegistrationPolicy) -> None:
+    """Take a place under the tenant's cap, evicting a never-used client before refusing."""
     clients = request.app[CLIENTS]
+    cap = request.app[CLIENT_CAP]
     tenant_id = request[TENANT].id
-    count = await clients.count_dynamic(tenant_id)
-    if count < policy.max_clients:
+
+    async def count() -> int:
+        return await clients.count_dynamic(tenant_id)
+
+    if await cap.reserve(tenant_id, policy.max_clients, count):
         return
-    for client_id in await clients.never_used(tenant_id, count - policy.max_clients + 1):
+    # Concurrent registrations race for the same oldest candidates: try a few.
+    redis = request.app[REDIS]
+    prefix = request.app[SETTINGS].redis_prefix
+    for client_id in await clients.never_used(tenant_id, EVICTION_CANDIDATES):
+        # One evictor per candidate: the database's conditional update alone may not be
+        # atomic (FerretDB), and a double eviction would free two slots for one client.
+        if not await claim_once(redis, f"{prefix}evicting:{client_id}"):
+            continue
         if await clients.reap(tenant_id, client_id, only_never_used=True):
+            await cap.release(tenant_id)
             request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, tenant_id, client_id, "evicted")
-            count -= 1
-    if count >= policy.max_clients:
+            break
+    if not await cap.reserve(tenant_id, policy.max_clients, count):
         raise OAuthError(
             "access_denied",
             "This tenant has reached its limit of dynamically registered clients",
@@ -124,7 +139,11 @@ async def create_client(
         "last_used_at": None,
         "reaped_at": None,
     }
-    await request.app[CLIENTS].insert(doc)
+    try:
+        await request.app[CLIENTS].insert(doc)
+    except BaseException:
+        await request.app[CLIENT_CAP].release(tenant_id)  # the reserved slot stays free
+        raise
     request.app[CLIENT_EVENTS].emit(CLIENT_REGISTERED, tenant_id, client_id)
     body = client_information(
         doc, request[ORIGIN], client_secret=secret, registration_access_token=access_token
@@ -143,7 +162,7 @@ async def register(request: web.Request) -> web.Response:
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is None:
         metadata = check_metadata(body, policy)
-        await make_room(request, policy)
+        await reserve_slot(request, policy)
         answer, status = await create_client(request, metadata)
         return _respond(status, answer)
 
@@ -156,7 +175,7 @@ async def register(request: web.Request) -> web.Response:
         return _respond(replay.status, replay.body)
     try:
         metadata = check_metadata(body, policy)
-        await make_room(request, policy)
+        await reserve_slot(request, policy)
         answer, status = await create_client(request, metadata)
     except BaseException:
         await store.abandon(tenant_id, key)  # a failed attempt may be retried with the key

@@ -17,7 +17,7 @@ from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..clients.representation import client_information
 from ..http_json import read_json
-from ..keys import CLIENT_EVENTS, CLIENTS, GATE
+from ..keys import CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE
 from ..policy import RegistrationPolicy
 from ..rfc7591.metadata import ClientMetadataError, validate_update_request
 from ..settings_gate import GateState
@@ -116,5 +116,6 @@ async def delete_client(request: web.Request) -> web.Response:
     doc = await _authenticated_client(request)
     if not await request.app[CLIENTS].delete(doc["tenant_id"], doc["_id"]):
         raise _INVALID_TOKEN
+    await request.app[CLIENT_CAP].release(doc["tenant_id"])
     request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, doc["tenant_id"], doc["_id"], "self")
     return web.Response(status=204, headers=NO_STORE)

@@ -1,0 +1,196 @@
+"""What the benchmarks share: an isolated tenant, processes, percentiles, a management token."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from types import ModuleType
+
+import jwt
+
+from oidc_common.config import Settings
+from oidc_common.keys import open_private_key
+from oidc_common.mongo import Collections, open_client
+from tenant_settings_service.bootstrap import create_tenant
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def bench_settings(service: str, tag: str) -> Settings:
+    """Backing URLs from the environment (`make bench` sets them), state isolated by `tag`."""
+    return Settings(
+        service_name=service,
+        mongodb_url=os.environ["MONGODB_URL"],
+        mongodb_database=f"bench_{tag}",
+        redis_url=os.environ["REDIS_URL"],
+        redis_prefix=f"bench_{tag}:",
+        rabbitmq_url=os.environ["RABBITMQ_URL"],
+        events_exchange=f"oidc.events.bench_{tag}",
+        key_encryption_key=os.urandom(32),
+        access_log=False,
+        log_level="WARNING",
+    )
+
+
+def service_env(settings: Settings, port: int, instance: str = "") -> dict[str, str]:
+    assert settings.key_encryption_key is not None
+    return {
+        **os.environ,
+        "PORT": str(port),
+        "MONGODB_URL": settings.mongodb_url,
+        "MONGODB_DATABASE": settings.mongodb_database,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_PREFIX": settings.redis_prefix,
+        "RABBITMQ_URL": settings.rabbitmq_url,
+        "EVENTS_EXCHANGE": settings.events_exchange,
+        "KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(settings.key_encryption_key).decode(),
+        "LOG_LEVEL": "WARNING",
+        "ACCESS_LOG": "0",
+        "INSTANCE_ID": instance,
+    }
+
+
+def start_process(
+    args: list[str], env: dict[str, str], cpu: int | None = None
+) -> subprocess.Popen[bytes]:
+    command = (["taskset", "-c", str(cpu)] if cpu is not None else []) + args
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_ready(port: int, path: str = "/readyz", timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing ready on port {port}{path} after {timeout} s")
+
+
+async def new_tenant(settings: Settings, domain: str) -> str:
+    client = open_client(settings.mongodb_url)
+    try:
+        assert settings.key_encryption_key is not None
+        result = await create_tenant(
+            client[settings.mongodb_database], domain, settings.key_encryption_key
+        )
+    finally:
+        await client.close()
+    return result.tenant_id
+
+
+async def management_token(settings: Settings, tenant_id: str, issuer: str) -> str:
+    """Signs a Management API token with the tenant's key, as the authorize service would."""
+    client = open_client(settings.mongodb_url)
+    try:
+        doc = await client[settings.mongodb_database][Collections.SIGNING_KEYS].find_one(
+            {"tenant_id": tenant_id, "status": "current"}
+        )
+    finally:
+        await client.close()
+    assert doc is not None and settings.key_encryption_key is not None
+    key = open_private_key(doc["kid"], doc["sealed_private_key"], settings.key_encryption_key)
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "sub": "bench@clients",
+        "aud": f"{issuer}api/v2/",
+        "scope": "read:tenant_settings update:tenant_settings",
+        "iat": now,
+        "exp": now + 3600,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(
+        claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "typ": "at+jwt"}
+    )
+
+
+async def drop(settings: Settings) -> None:
+    client = open_client(settings.mongodb_url)
+    await client.drop_database(settings.mongodb_database)
+    await client.close()
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    cuts = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "max": ordered[-1]}
+
+
+def load_stack() -> ModuleType:
+    """deploy/local/stack.py, the launcher `make run` uses (a script on the path, not a package)."""
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    return importlib.import_module("stack")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def pids_of(pattern: str) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-f", pattern], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return [int(pid) for pid in found]
+
+
+def children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of `pids` so far (from /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+class CpuMeter:
+    """Where the CPU goes during one run: the profile that shows which process limits it."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self._groups = groups
+        self._start: dict[str, float] = {}
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._start = {name: cpu_seconds(pids) for name, pids in self._groups.items()}
+
+    def stop(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self._t0
+        return {
+            name: 100 * (cpu_seconds(pids) - self._start[name]) / elapsed
+            for name, pids in self._groups.items()
+        }
+
+
+def python() -> str:
+    return sys.executable

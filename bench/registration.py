@@ -1,0 +1,249 @@
+"""`make bench`: registration throughput and latency, next to a bare-aiohttp baseline.
+
+Runs, in one go and with the same load generator (wrk, one thread):
+  baseline             a bare aiohttp handler that parses the body and returns ids
+  register direct      one registration process, every client persisted to the database
+  register gateway     the same, through the nginx gateway
+  rejected direct      registration off: the 403 path
+  rejected gateway     the same, through the gateway
+each at concurrency 1, 16 and 64. The server process is pinned to CPU 0 and wrk to CPU 1
+(`taskset -c`); nginx runs one worker on CPU 1; the backing services are not pinned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from common import (
+    CpuMeter,
+    bench_settings,
+    children,
+    drop,
+    free_port,
+    load_stack,
+    management_token,
+    new_tenant,
+    pids_of,
+    python,
+    service_env,
+    start_process,
+    wait_ready,
+)
+
+DOMAIN = "bench.example"
+SERVER_CPU = 0
+LOADGEN_CPU = 1
+HERE = Path(__file__).resolve().parent
+STACK = load_stack()
+
+
+@dataclass
+class Result:
+    name: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    statuses: str
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(
+    name: str, url: str, concurrency: int, seconds: int, meter: CpuMeter | None = None
+) -> Result:
+    if meter:
+        meter.start()
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            str(LOADGEN_CPU),
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / "register.lua"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"BENCH_HOST": DOMAIN},
+    ).stdout
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        distribution = out.split("Latency Distribution", 1)[1]
+        p50 = _ms(re.search(r"50%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
+        p99 = _ms(re.search(r"99%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
+    except (AttributeError, IndexError) as exc:
+        raise RuntimeError(f"cannot read wrk's output for {name} c={concurrency}:\n{out}") from exc
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    cpu = meter.stop() if meter else {}
+    return Result(name, concurrency, rps, p50, p99, f"{total - errors} 2xx, {errors} other", cpu)
+
+
+def start_gateway(upstream_port: int, state: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The same nginx gateway `make run` starts (deploy/local/stack.py), pinned to CPU 1."""
+    config = STACK.StackConfig(
+        state=state,
+        gateway_port=free_port(),
+        ports={
+            "registration": upstream_port,
+            "authorize": free_port(),
+            "tenant-settings": free_port(),
+        },
+    )
+    stack = STACK.Stack(config)
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
+    stack.log_dir.mkdir(parents=True, exist_ok=True)
+    stack.start_gateway()
+    _, process = stack.processes[-1]
+    subprocess.run(
+        ["taskset", "-a", "-p", "-c", str(LOADGEN_CPU), str(process.pid)],
+        check=True,
+        capture_output=True,
+    )
+    return process, config.gateway_port
+
+
+async def set_settings(port: int, token: str, body: dict[str, object]) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.patch(
+            f"http://127.0.0.1:{port}/api/v2/tenants/settings",
+            json=body,
+            headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+
+async def main(seconds: int, concurrencies: list[int]) -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
+    tag = uuid.uuid4().hex[:10]
+    settings = bench_settings("registration", tag)
+    tenant_id = await new_tenant(settings, DOMAIN)
+    token = await management_token(settings, tenant_id, f"http://{DOMAIN}/")
+    state = Path(tempfile.mkdtemp(prefix="dcr-bench-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    results: list[Result] = []
+    try:
+        base_port = free_port()
+        baseline = start_process(
+            [python(), str(HERE / "baseline_server.py"), str(base_port)],
+            dict(os.environ),
+            SERVER_CPU,
+        )
+        processes.append(baseline)
+        ts_port, reg_port = free_port(), free_port()
+        processes.append(
+            start_process(
+                [python(), "-m", "tenant_settings_service"], service_env(settings, ts_port, "ts")
+            )
+        )
+        registration = start_process(
+            [python(), "-m", "registration_service"],
+            service_env(settings, reg_port, "bench"),
+            SERVER_CPU,
+        )
+        processes.append(registration)
+        gateway, gw_port = start_gateway(reg_port, state)
+        processes.append(gateway)
+        wait_ready(ts_port)
+        wait_ready(reg_port)
+        await asyncio.sleep(1.0)
+        await set_settings(
+            ts_port,
+            token,
+            {
+                "flags": {"enable_dynamic_client_registration": True},
+                "dynamic_client_registration": {
+                    "rate_limit": {"requests": 100_000, "window_seconds": 1},
+                    "max_clients": 1_000_000,
+                },
+            },
+        )
+        await asyncio.sleep(0.5)
+        backing = {
+            "ferretdb": pids_of("bin/ferretdb"),
+            "redis": pids_of("redis-server"),
+            "rabbitmq": pids_of("beam.smp"),
+            "nginx": [gateway.pid, *children(gateway.pid)],
+        }
+        baseline_meter = CpuMeter({"server": [baseline.pid], **backing})
+        meter = CpuMeter({"server": [registration.pid], **backing})
+        runs = [
+            ("baseline (bare aiohttp)", base_port, baseline_meter),
+            ("register, direct", reg_port, meter),
+            ("register, via gateway", gw_port, meter),
+        ]
+        for name, port, run_meter in runs:
+            wrk(name, f"http://127.0.0.1:{port}/oidc/register", 4, 2)  # warm-up
+            for c in concurrencies:
+                url = f"http://127.0.0.1:{port}/oidc/register"
+                results.append(wrk(name, url, c, seconds, run_meter))
+                print(_row(results[-1]), flush=True)
+        await set_settings(ts_port, token, {"flags": {"enable_dynamic_client_registration": False}})
+        await asyncio.sleep(0.5)
+        for name, port in [
+            ("rejected (flag off), direct", reg_port),
+            ("rejected (flag off), via gateway", gw_port),
+        ]:
+            for c in concurrencies:
+                url = f"http://127.0.0.1:{port}/oidc/register"
+                results.append(wrk(name, url, c, seconds, meter))
+                print(_row(results[-1]), flush=True)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        await drop(settings)
+        shutil.rmtree(state, ignore_errors=True)
+
+    baseline = {r.concurrency: r.rps for r in results if r.name.startswith("baseline")}
+    print("\nratio to the baseline at the same concurrency:")
+    for r in results:
+        if not r.name.startswith("baseline"):
+            ratio = 100 * r.rps / baseline[r.concurrency]
+            print(f"  {r.name:34s} c={r.concurrency:<3d} {ratio:5.1f}%")
+
+
+def _row(r: Result) -> str:
+    cpu = " ".join(f"{name} {value:.0f}%" for name, value in r.cpu.items() if value >= 1)
+    return (
+        f"{r.name:34s} c={r.concurrency:<3d} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  "
+        f"p99 {r.p99_ms:7.2f} ms  {r.statuses}  cpu: {cpu}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.concurrency))
