@@ -83,9 +83,11 @@ class TenantPublicKeys:
 def bearer_token(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    # RFC 6750 §2.1 b64token: printable ASCII only; anything else cannot be one of ours.
+    if scheme.lower() != "bearer" or not token or not (token.isascii() and token.isprintable()):
         raise _invalid_token("Missing or malformed bearer token")
-    return token.strip()
+    return token
 
 
 async def verify_access_token(

@@ -8,6 +8,7 @@ client cannot pick another tenant or forge its IP address.
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,9 +59,18 @@ class Origin:
         return f"{self.issuer}api/v2/"
 
 
+_HOST_CHARS = re.compile(r"^[a-z0-9.\-\[\]:_]*$")
+
+
 def split_host(host: str) -> tuple[str, str | None]:
-    """`example.com:8080` -> (`example.com`, `8080`); IPv6 literals keep their brackets off."""
+    """`example.com:8080` -> (`example.com`, `8080`); IPv6 literals keep their brackets off.
+
+    A Host that is not made of host-name characters (RFC 3986 reg-name/IP literal, ASCII)
+    yields an empty name, which no tenant has.
+    """
     host = host.strip().lower()
+    if not _HOST_CHARS.match(host):
+        return "", None
     if host.startswith("["):
         end = host.find("]")
         if end == -1:

@@ -35,6 +35,7 @@ from .keys import (
     SETTINGS_CONSUMER,
 )
 from .management import clients_api
+from .openapi import openapi_route
 from .rfc7591.endpoint import register
 from .rfc7592.endpoint import delete_client, read_client, update_client
 from .settings_gate import RegistrationGate
@@ -78,6 +79,7 @@ def routes() -> list[web.RouteDef]:
         web.put("/oidc/register/{client_id}", update_client),
         web.delete("/oidc/register/{client_id}", delete_client),
         *clients_api.routes(),
+        openapi_route(),
     ]
 
 

@@ -93,7 +93,9 @@ class IdempotencyStore:
             sealed = base64.b64decode(record["sealed"])
             plain = self._cipher(tenant_id, key).decrypt(sealed[:12], sealed[12:], None)
             return Replay(int(record["status"]), json.loads(plain))
-        raise OAuthError("temporarily_unavailable", "Try again", status=503)
+        raise OAuthError(
+            "temporarily_unavailable", "Try again", status=503, headers={"Retry-After": "1"}
+        )
 
     async def complete(
         self, tenant_id: str, key: str, body_fingerprint: str, status: int, body: dict[str, Any]

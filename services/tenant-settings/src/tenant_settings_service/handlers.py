@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
 from oidc_common.errors import ManagementApiError, json_response
+from oidc_common.json_body import read_json_body
 from oidc_common.locks import LockBusy
 from oidc_common.management_auth import requires_scope
 from oidc_common.tenancy import TENANT
@@ -23,20 +23,9 @@ def _bad_body(message: str) -> ManagementApiError:
     return ManagementApiError(400, message, "invalid_body")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-async def _json_body(request: web.Request) -> Any:
-    if request.content_type != "application/json":
-        raise _bad_body("Request body must be JSON (Content-Type: application/json)")
-    raw = await request.read()
-    if not raw.strip():
-        raise _bad_body("Request body is empty")
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad_body("Request body is not valid JSON") from exc
+def _fail(status: int, message: str) -> NoReturn:
+    # Auth0 answers every unreadable body with 400 invalid_body.
+    raise _bad_body(message if status == 400 else f"Request body must be JSON ({message})")
 
 
 def _representation(stored: StoredSettings) -> dict[str, Any]:
@@ -54,7 +43,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 @requires_scope("update:tenant_settings")
 async def patch_settings(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await read_json_body(request, _fail)
     if not isinstance(body, dict):
         raise _bad_body("Request body must be a JSON object")
     for field in READ_ONLY_FIELDS & body.keys():

@@ -7,12 +7,14 @@ registration policy, and may mark a client first-party.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, NoReturn
 
 from aiohttp import web
 
 from oidc_common.errors import ManagementApiError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
+from oidc_common.json_body import read_json_body
 from oidc_common.management_auth import requires_scope
 from oidc_common.mongo import Document
 from oidc_common.tenancy import TENANT
@@ -49,21 +51,29 @@ METADATA_FIELDS = frozenset(
     }
 )
 MAX_PER_PAGE = 100
+_DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 def _bad_request(message: str) -> ManagementApiError:
     return ManagementApiError(400, message, "invalid_body")
 
 
+def _fail(status: int, message: str) -> NoReturn:
+    raise _bad_request(message if status == 400 else f"Request body must be JSON ({message})")
+
+
 def _not_found() -> ManagementApiError:
     return ManagementApiError(404, "The client does not exist", "inexistent_client")
 
 
-def _int_param(request: web.Request, name: str, default: int, maximum: int) -> int:
+def _int_param(
+    request: web.Request, name: str, default: int, maximum: int, minimum: int = 0
+) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) > maximum:
+    # ASCII digits only (str.isdigit also accepts "²"), and few of them.
+    if not _DIGITS.fullmatch(raw) or not minimum <= int(raw) <= maximum:
         raise ManagementApiError(
             400,
             f"Query validation error: '{name}' must be an integer 0..{maximum}",
@@ -92,12 +102,10 @@ def _view(doc: Document) -> dict[str, Any]:
 @requires_scope("read:clients")
 async def list_clients(request: web.Request) -> web.Response:
     page = _int_param(request, "page", 0, 10_000)
-    per_page = _int_param(request, "per_page", 50, MAX_PER_PAGE)
+    per_page = _int_param(request, "per_page", 50, MAX_PER_PAGE, minimum=1)
     include_totals = _bool_param(request, "include_totals") or False
     first_party = _bool_param(request, "is_first_party")
-    docs, total = await request.app[CLIENTS].page(
-        request[TENANT].id, page, max(per_page, 1), first_party
-    )
+    docs, total = await request.app[CLIENTS].page(request[TENANT].id, page, per_page, first_party)
     clients = [_view(doc) for doc in docs]
     if include_totals:
         return json_response(
@@ -132,10 +140,7 @@ def _is_metadata_field(name: str) -> bool:
 @requires_scope("update:clients")
 async def patch_client(request: web.Request) -> web.Response:
     doc = await _live_client(request)
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise _bad_request("Request body is not valid JSON") from exc
+    body = await read_json_body(request, _fail)
     if not isinstance(body, dict) or not body:
         raise _bad_request("Request body must be a non-empty JSON object")
     unknown = sorted(k for k in body if k != "is_first_party" and not _is_metadata_field(k))

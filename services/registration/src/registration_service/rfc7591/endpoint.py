@@ -158,7 +158,7 @@ def _respond(status: int, body: dict[str, Any]) -> web.Response:
 async def register(request: web.Request) -> web.Response:
     policy = await check_gate(request)
     await check_rate_limit(request, policy)
-    body, _ = await read_json(request)
+    body = await read_json(request)
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is None:
         metadata = check_metadata(body, policy)

@@ -32,11 +32,13 @@ _INVALID_TOKEN = OAuthError(
 
 async def _policy(request: web.Request) -> RegistrationPolicy:
     decision = await request.app[GATE].decide(request[TENANT].id)
-    if decision.state is GateState.UNKNOWN or decision.snapshot is None:
+    if decision.state is GateState.UNKNOWN:
         raise OAuthError(
             "temporarily_unavailable", "Retry later", status=503, headers={"Retry-After": "5"}
         )
-    policy = RegistrationPolicy.from_snapshot(decision.snapshot)
+    # A tenant without a settings document has the default policy.
+    snapshot = decision.snapshot
+    policy = RegistrationPolicy.from_snapshot(snapshot) if snapshot else RegistrationPolicy()
     if not policy.client_self_management:
         raise OAuthError(
             "access_denied",
@@ -49,17 +51,20 @@ async def _policy(request: web.Request) -> RegistrationPolicy:
 
 async def _authenticated_client(request: web.Request) -> Document:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise OAuthError(
             "invalid_token",
             "A registration access token is required",
             status=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if not (token.isascii() and token.isprintable()):  # RFC 6750 §2.1: never one of ours
+        raise _INVALID_TOKEN
     doc = await request.app[CLIENTS].get(request[TENANT].id, request.match_info["client_id"])
     stored = doc.get("registration_access_token_hash") if doc else None
     # verify_secret is constant-time and False for a missing hash: one path for every failure.
-    if doc is None or doc.get("reaped_at") or not verify_secret(token.strip(), stored):
+    if doc is None or doc.get("reaped_at") or not verify_secret(token, stored):
         raise _INVALID_TOKEN
     return doc
 
@@ -73,7 +78,7 @@ async def read_client(request: web.Request) -> web.Response:
 async def update_client(request: web.Request) -> web.Response:
     policy = await _policy(request)
     doc = await _authenticated_client(request)
-    body, _ = await read_json(request)
+    body = await read_json(request)
     try:
         metadata, presented_secret = validate_update_request(
             body, doc["_id"], policy.metadata_policy()
