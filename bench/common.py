@@ -67,10 +67,13 @@ def service_env(settings: Settings, port: int, instance: str = "") -> dict[str, 
 
 
 def start_process(
-    args: list[str], env: dict[str, str], cpu: int | None = None
+    args: list[str], env: dict[str, str], cpu: int | None = None, log: Path | None = None
 ) -> subprocess.Popen[bytes]:
+    """Start a server (pinned to `cpu`); its output goes to `log`, never to a pipe nobody
+    reads (a full pipe would block the server mid-benchmark)."""
     command = (["taskset", "-c", str(cpu)] if cpu is not None else []) + args
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    output = log.open("ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
 
 
 def wait_ready(port: int, path: str = "/readyz", timeout: float = 60.0) -> None:

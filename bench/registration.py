@@ -159,13 +159,16 @@ async def main(seconds: int, concurrencies: list[int]) -> None:
         ts_port, reg_port = free_port(), free_port()
         processes.append(
             start_process(
-                [python(), "-m", "tenant_settings_service"], service_env(settings, ts_port, "ts")
+                [python(), "-m", "tenant_settings_service"],
+                service_env(settings, ts_port, "ts"),
+                log=state / "tenant-settings.log",
             )
         )
         registration = start_process(
             [python(), "-m", "registration_service"],
             service_env(settings, reg_port, "bench"),
             SERVER_CPU,
+            log=state / "registration.log",
         )
         processes.append(registration)
         gateway, gw_port = start_gateway(reg_port, state)
@@ -223,6 +226,9 @@ async def main(seconds: int, concurrencies: list[int]) -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         await drop(settings)
+        log = state / "registration.log"
+        if log.exists() and log.stat().st_size:
+            print(f"registration log (last lines):\n{log.read_text()[-2000:]}")
         shutil.rmtree(state, ignore_errors=True)
 
     baseline = {r.concurrency: r.rps for r in results if r.name.startswith("baseline")}

@@ -41,6 +41,7 @@ class Broker:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
+        self._unconfirmed_exchange: AbstractRobustExchange | None = None
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscribers: list[Subscriber] = []
@@ -101,6 +102,11 @@ class Broker:
                 self._exchange = await self._channel.declare_exchange(
                     self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
                 )
+                # Best-effort notifications skip the confirm round trip (and its CPU).
+                notify_channel = await connection.channel(publisher_confirms=False)
+                self._unconfirmed_exchange = await notify_channel.declare_exchange(
+                    self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+                )
                 for subscriber in self._subscribers:
                     await subscriber(self)
             except asyncio.CancelledError:
@@ -109,6 +115,7 @@ class Broker:
                 log.warning("rabbitmq set-up failed, retrying", extra={"error": str(exc)})
                 self._channel = None
                 self._exchange = None
+                self._unconfirmed_exchange = None
                 with contextlib.suppress(Exception):
                     await connection.close()
                 self._connection = None
@@ -122,9 +129,14 @@ class Broker:
         self.generation += 1
         log.info("rabbitmq connection state changed", extra={"generation": self.generation})
 
-    async def publish(self, event: Event, timeout: float = 5.0) -> None:
-        """Publish a persistent message and wait for the broker's confirm."""
-        if self._exchange is None or not self.is_connected:
+    async def publish(self, event: Event, timeout: float = 5.0, *, confirm: bool = True) -> None:
+        """Publish a persistent message; with `confirm`, wait for the broker's confirm.
+
+        Without it the message is handed to the connection and may be lost if the broker
+        fails at that moment: only for notifications whose loss costs nothing.
+        """
+        exchange = self._exchange if confirm else self._unconfirmed_exchange
+        if exchange is None or not self.is_connected:
             raise BrokerUnavailable("rabbitmq is not connected")
         message = aio_pika.Message(
             body=event.to_json(),
@@ -134,7 +146,11 @@ class Broker:
             type=event.type,
         )
         try:
-            await self._exchange.publish(message, routing_key=event.type, timeout=timeout)
+            # Not mandatory: an event nobody subscribes to yet is not an error (and a
+            # returned message would cost a round trip and a log line for each publish).
+            await exchange.publish(
+                message, routing_key=event.type, mandatory=False, timeout=timeout
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -179,3 +195,4 @@ class Broker:
         self._connection = None
         self._channel = None
         self._exchange = None
+        self._unconfirmed_exchange = None

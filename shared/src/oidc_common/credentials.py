@@ -17,7 +17,12 @@ HASH_PREFIX = "sha256$"
 
 def new_client_id() -> str:
     """32 alphanumerics (~190 bits), the shape Auth0 client ids have."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(32))
+    # One read of the OS random source, mapped without bias (256 % 62 != 0, so values
+    # above the last multiple of 62 are dropped and the draw repeats if too few remain).
+    chars: list[str] = []
+    while len(chars) < 32:
+        chars.extend(_ALPHABET[b % 62] for b in secrets.token_bytes(48) if b < 248)
+    return "".join(chars[:32])
 
 
 def new_secret() -> str:

@@ -1,8 +1,9 @@
 """`client.registered`, `client.updated`, `client.deleted`: so other services drop cached data.
 
-Published in the background after the change is stored: losing one only delays a cache
-expiry elsewhere (nothing caches clients for long), so a registration never waits for the
-broker nor fails because it is down.
+Published in the background after the change is stored, without publisher confirms: losing
+one only delays a cache expiry elsewhere (nothing caches clients for long), so a
+registration never waits for the broker, pays no confirm round trip, nor fails because the
+broker is down.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class ClientEvents:
 
     async def _publish(self, event: Event) -> None:
         try:
-            await self._broker.publish(event)
+            await self._broker.publish(event, confirm=False)
         except BrokerUnavailable as exc:
             log.warning("client event not published", extra={"type": event.type, "error": str(exc)})
 
