@@ -266,7 +266,9 @@ async def test_every_source_unreachable_means_unknown(settings_for: SettingsFact
         mongodb_url=mongo_proxy.url(settings.mongodb_url) + "?directConnection=true",
     )
     try:
-        async with replica(proxied, "r1") as app:
+        app = create_registration_app(with_overrides(proxied, instance_id="r1"))
+        async with serve(app) as client:
+            assert await eventually(lambda: _consuming(app[GATE]), timeout=15)
             gate = app[GATE]
             assert (await gate.decide(tenant.tenant_id)).state is GateState.DISABLED
             await redis_proxy.cut()
@@ -275,6 +277,16 @@ async def test_every_source_unreachable_means_unknown(settings_for: SettingsFact
             decision = await gate.decide(tenant.tenant_id)
             assert decision.state is GateState.UNKNOWN
             assert decision.snapshot is None
+            # Over HTTP: registration fails closed with 503 and Retry-After, never a 500.
+            # (The tenant itself is still known from the in-process tenant directory.)
+            response = await client.post(
+                "/oidc/register",
+                json={"redirect_uris": ["https://app.example/cb"]},
+                headers={"Host": HOST},
+            )
+            assert response.status == 503
+            assert response.headers["Retry-After"].isdigit()
+            assert (await response.json())["error"] == "temporarily_unavailable"
             # Redis alone down: MongoDB still answers.
             await mongo_proxy.restore()
             assert await eventually(
