@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from registration_service.rfc7591.metadata import CLIENT_METADATA_FIELDS
 from tests.support.registration import Dcr
 
 JSON_SCALARS = (
@@ -20,30 +21,7 @@ JSON = st.recursive(
     ),
     max_leaves=25,
 )
-FIELDS = st.sampled_from(
-    [
-        "redirect_uris",
-        "client_name",
-        "token_endpoint_auth_method",
-        "grant_types",
-        "response_types",
-        "application_type",
-        "scope",
-        "contacts",
-        "logo_uri",
-        "client_uri",
-        "policy_uri",
-        "tos_uri",
-        "jwks",
-        "jwks_uri",
-        "id_token_signed_response_alg",
-        "default_max_age",
-        "require_auth_time",
-        "software_id",
-        "software_version",
-        "client_name#fr",
-    ]
-)
+FIELDS = st.sampled_from([*sorted(CLIENT_METADATA_FIELDS), "client_name#fr"])
 URIS = st.sampled_from(
     [
         "https://app.example/cb",

@@ -22,34 +22,12 @@ from oidc_common.tenancy import TENANT
 from ..clients.representation import management_view
 from ..keys import CLIENT_CAP, CLIENT_EVENTS, CLIENTS
 from ..rfc7591.metadata import (
+    CLIENT_METADATA_FIELDS,
     LOCALIZABLE_FIELDS,
     ClientMetadataError,
     validate_client_metadata,
 )
 
-METADATA_FIELDS = frozenset(
-    {
-        "redirect_uris",
-        "client_name",
-        "token_endpoint_auth_method",
-        "grant_types",
-        "response_types",
-        "application_type",
-        "scope",
-        "contacts",
-        "logo_uri",
-        "client_uri",
-        "policy_uri",
-        "tos_uri",
-        "jwks",
-        "jwks_uri",
-        "id_token_signed_response_alg",
-        "default_max_age",
-        "require_auth_time",
-        "software_id",
-        "software_version",
-    }
-)
 MAX_PER_PAGE = 100
 _DIGITS = re.compile(r"[0-9]{1,6}")
 
@@ -134,7 +112,7 @@ async def get_client(request: web.Request) -> web.Response:
 
 def _is_metadata_field(name: str) -> bool:
     base, _, tag = name.partition("#")
-    return base in METADATA_FIELDS and (not tag or base in LOCALIZABLE_FIELDS)
+    return base in CLIENT_METADATA_FIELDS and (not tag or base in LOCALIZABLE_FIELDS)
 
 
 @requires_scope("update:clients")

@@ -21,6 +21,7 @@ from oidc_common.redirect_uris import FORBIDDEN_SCHEMES, LOOPBACK_HOSTS, is_loop
 
 __all__ = [
     "AUTH_METHODS",
+    "CLIENT_METADATA_FIELDS",
     "DEFAULT_POLICY",
     "GRANT_TYPES",
     "INVALID_CLIENT_METADATA",
@@ -50,6 +51,30 @@ DEFAULT_AUTH_METHOD: Final = "client_secret_post"
 DEFAULT_SIGNING_ALG: Final = "RS256"
 # Response types of the implicit grant, in the order they are derived (RFC 7591 §2.1).
 IMPLICIT_RESPONSE_TYPES: Final = ("token", "id_token", "id_token token")
+# Every client metadata member this server registers (RFC 7591 §2, OIDC DCR §2).
+CLIENT_METADATA_FIELDS: Final[frozenset[str]] = frozenset(
+    {
+        "redirect_uris",
+        "client_name",
+        "token_endpoint_auth_method",
+        "grant_types",
+        "response_types",
+        "application_type",
+        "scope",
+        "contacts",
+        "logo_uri",
+        "client_uri",
+        "policy_uri",
+        "tos_uri",
+        "jwks",
+        "jwks_uri",
+        "id_token_signed_response_alg",
+        "default_max_age",
+        "require_auth_time",
+        "software_id",
+        "software_version",
+    }
+)
 # Members that may carry a language tag, `client_name#fr-CA` (OIDC DCR §2.1).
 LOCALIZABLE_FIELDS: Final = ("client_name", "client_uri", "logo_uri", "policy_uri", "tos_uri")
 # RFC 7592 §2.2: server-managed members a client must not send back in an update.
