@@ -9,10 +9,11 @@ from typing import Any
 
 import aio_pika
 import pytest
+from redis.asyncio import Redis
 
 from authorize_service.app import create_app as create_authorize_app
 from oidc_common.mongo import Collections, open_client
-from registration_service.keys import REAPER
+from registration_service.keys import CLIENT_CAP, REAPER
 from tests.conftest import SettingsFactory
 from tests.support.registration import HOST, Dcr, dcr_stack
 from tests.support.services import serve
@@ -131,6 +132,11 @@ async def test_reaper_removes_unused_and_idle_clients_but_not_live_ones(dcr: Dcr
 
         report = await dcr.registration_app[REAPER].run_once()
         assert (report.never_used, report.idle) == (1, 1)
+        # The cap counter is dropped after a pass, so it is re-seeded from the database.
+        redis = Redis.from_url(dcr.settings.redis_url)
+        counter = dcr.registration_app[CLIENT_CAP].key(dcr.tenant_id)
+        assert not await redis.exists(counter)
+        await redis.aclose()
         state = {
             name: (await clients.find_one({"_id": cid}))["reaped_at"] is not None
             for name, cid in ids.items()

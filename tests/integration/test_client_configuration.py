@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -156,3 +157,16 @@ async def test_self_management_can_be_switched_off_by_the_tenant(dcr: Dcr) -> No
         dcr, "DELETE", client["client_id"], client["registration_access_token"]
     )
     assert status == 403
+
+
+async def test_concurrent_updates_with_one_token_rotate_it_once(dcr: Dcr) -> None:
+    client = await _register(dcr)
+    cid, token = client["client_id"], client["registration_access_token"]
+    body = {**BASE, "client_id": cid}
+    results = await asyncio.gather(*(_call(dcr, "PUT", cid, token, body) for _ in range(4)))
+    winners = [answer for status, answer, _ in results if status == 200]
+    assert len(winners) == 1, [status for status, _, _ in results]
+    assert all(status in (200, 401, 503) for status, _, _ in results)
+    new_token = winners[0]["registration_access_token"]
+    assert (await _call(dcr, "GET", cid, new_token))[0] == 200
+    assert (await _call(dcr, "GET", cid, token))[0] == 401

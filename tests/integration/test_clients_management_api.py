@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from oidc_common.mongo import Collections, open_client
 from tests.conftest import SettingsFactory
 from tests.support.registration import HOST, ISSUER, Dcr, dcr_stack
 from tests.support.tokens import management_token
@@ -99,3 +100,27 @@ async def test_scopes_are_enforced_per_route(dcr: Dcr) -> None:
     assert status == 403
     status, _ = await _api(dcr, "GET", "/api/v2/clients", headers={"Host": HOST})
     assert status == 401
+
+
+async def test_auth_method_changes_keep_credentials_consistent(dcr: Dcr) -> None:
+    public_id = (await dcr.register({**BODY, "token_endpoint_auth_method": "none"}))[1]["client_id"]
+    status, body = await _api(
+        dcr,
+        "PATCH",
+        f"/api/v2/clients/{public_id}",
+        {"token_endpoint_auth_method": "client_secret_basic"},
+    )
+    assert status == 400 and "RFC 7592" in body["message"]
+    confidential_id = (await dcr.register(BODY))[1]["client_id"]
+    status, view = await _api(
+        dcr, "PATCH", f"/api/v2/clients/{confidential_id}", {"token_endpoint_auth_method": "none"}
+    )
+    assert status == 200 and view["app_type"] == "spa"
+    mongo = open_client(dcr.settings.mongodb_url)
+    try:
+        stored = await mongo[dcr.settings.mongodb_database][Collections.CLIENTS].find_one(
+            {"_id": confidential_id}
+        )
+    finally:
+        await mongo.close()
+    assert stored is not None and stored["client_secret_hash"] is None

@@ -72,7 +72,9 @@ async def _assert_invalid(ctx: Ctx, token: str | None, host: str = HOST) -> None
 
 
 async def test_missing_and_malformed_tokens(ctx: Ctx) -> None:
-    await _assert_invalid(ctx, None)
+    status, body, challenge = await _get(ctx, None)
+    # RFC 6750 §3.1: a request without credentials gets a bare challenge.
+    assert (status, body["errorCode"], challenge) == (401, "invalid_token", "Bearer")
     await _assert_invalid(ctx, "")
     await _assert_invalid(ctx, "not-a-jwt")
     await _assert_invalid(ctx, "a.b.c")

@@ -184,12 +184,15 @@ async def test_idempotency_key_replays_and_detects_reuse(dcr_open: Dcr) -> None:
     status, body, _ = await dcr_open.register({**SEED_EXAMPLE, "client_name": "Other"}, headers=key)
     assert status == 422 and body["error"] == "invalid_request"
     # A failed request does not burn its key.
-    bad_key = {"Idempotency-Key": "retry-after-fix"}
+    bad_key = {"Idempotency-Key": "retry-after-fixing-the-body-0001"}
     status, _, _ = await dcr_open.register({"redirect_uris": []}, headers=bad_key)
     assert status == 400
     status, _, _ = await dcr_open.register({"redirect_uris": []}, headers=bad_key)
     assert status == 400
     status, _, _ = await dcr_open.register(SEED_EXAMPLE, headers={"Idempotency-Key": "k" * 300})
+    assert status == 400
+    # A guessable key would let anyone replay someone else's credentials: refused.
+    status, _, _ = await dcr_open.register(SEED_EXAMPLE, headers={"Idempotency-Key": "1"})
     assert status == 400
 
 

@@ -7,8 +7,9 @@ import asyncio
 from aiohttp import web
 
 from oidc_common.config import _parse_networks
+from oidc_common.mongo import open_client
 from oidc_common.service import create_service_app
-from oidc_common.tenancy import ORIGIN, TENANT
+from oidc_common.tenancy import ORIGIN, TENANT, TenantDirectory
 from tests.conftest import SettingsFactory
 from tests.support.services import serve, with_overrides
 from tests.support.tenants import bootstrap_tenant
@@ -148,3 +149,17 @@ async def test_readyz_reports_a_dependency_down(settings_for: SettingsFactory) -
         assert body["status"] == "unavailable"
         assert body["checks"]["redis"] == "down"
         assert body["checks"]["mongodb"] == "up"
+
+
+async def test_unknown_hosts_do_not_grow_the_tenant_cache(settings_for: SettingsFactory) -> None:
+    settings = settings_for("authorize")
+    await bootstrap_tenant(settings, "known.example")
+    client = open_client(settings.mongodb_url)
+    try:
+        directory = TenantDirectory(client[settings.mongodb_database], max_entries=10)
+        for i in range(50):
+            assert await directory.by_domain(f"random-{i}.example") is None
+        assert len(directory._cache) == 10
+        assert (await directory.by_domain("known.example")) is not None
+    finally:
+        await client.close()

@@ -15,6 +15,7 @@ from oidc_common.broker import Broker
 from oidc_common.config import Settings
 from oidc_common.events import TENANT_SETTINGS_UPDATED, Event
 from oidc_common.mongo import Collections, open_client
+from oidc_common.settings_cache import SettingsSnapshot
 from registration_service.app import create_app as create_registration_app
 from registration_service.keys import GATE, SETTINGS_CACHE
 from registration_service.settings_gate import GateState, RegistrationGate
@@ -295,3 +296,52 @@ async def test_every_source_unreachable_means_unknown(settings_for: SettingsFact
     finally:
         await redis_proxy.close()
         await mongo_proxy.close()
+
+
+async def test_turning_registration_off_wins_even_while_the_broker_is_down(
+    settings_for: SettingsFactory,
+) -> None:
+    """No event can flow, yet the replica stops registering: it reads the database."""
+    registration_settings = settings_for("registration")
+    tenant = await bootstrap_tenant(registration_settings, HOST)
+    proxy = CuttableProxy.for_url(registration_settings.rabbitmq_url)
+    await proxy.start()
+    through_proxy = proxy.url(registration_settings.rabbitmq_url)
+    try:
+        async with (
+            replica(with_overrides(registration_settings, rabbitmq_url=through_proxy), "r1") as app,
+            settings_api(
+                with_overrides(settings_for("tenant-settings"), rabbitmq_url=through_proxy),
+                tenant.tenant_id,
+            ) as api,
+        ):
+            gate = app[GATE]
+            await api.set_flag(True)
+            assert await eventually(lambda: _state_is(gate, tenant.tenant_id, GateState.ENABLED))
+            await proxy.cut()  # every broker connection is gone
+            await api.set_flag(False)
+            assert await eventually(
+                lambda: _state_is(gate, tenant.tenant_id, GateState.DISABLED), timeout=5
+            ), "registration stayed open while the broker was down"
+    finally:
+        await proxy.close()
+
+
+async def test_the_gate_never_decides_from_an_older_version(settings_for: SettingsFactory) -> None:
+    settings = settings_for("registration")
+    tenant = await bootstrap_tenant(settings, HOST)
+    async with replica(settings, "r1") as app:
+        gate = app[GATE]
+        flags_on = {"flags": {"enable_dynamic_client_registration": True}}
+        flags_off = {"flags": {"enable_dynamic_client_registration": False}}
+        gate.remember(SettingsSnapshot(tenant.tenant_id, 6, flags_off))
+        # Redis holds an older version (e.g. restored from an old snapshot).
+        redis = Redis.from_url(settings.redis_url)
+        await redis.delete(app[SETTINGS_CACHE].key(tenant.tenant_id))
+        await redis.aclose()
+        await app[SETTINGS_CACHE].apply(SettingsSnapshot(tenant.tenant_id, 5, flags_on))
+        gate._max_age = 0.0  # force the next decision past the in-process entry
+        gate._untrusted_ttl = 0.0
+        decision = await gate.decide(tenant.tenant_id)
+        assert decision.snapshot is not None and decision.snapshot.version == 6
+        assert decision.state is GateState.DISABLED

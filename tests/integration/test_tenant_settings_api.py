@@ -186,6 +186,9 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ),
     ("policy not an object", {"dynamic_client_registration": []}, "dynamic_client_registration"),
     ("version is read-only", {"version": 99}, "version"),
+    ("picture_url broken IPv6", {"picture_url": "http://[x"}, "picture_url"),
+    ("support_url bad port", {"support_url": "https://acme.example:99999/"}, "support_url"),
+    ("friendly_name lone surrogate", {"friendly_name": "\ud800"}, "friendly_name"),
 ]
 
 

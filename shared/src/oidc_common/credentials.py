@@ -31,7 +31,8 @@ def new_secret() -> str:
 
 
 def hash_secret(secret: str) -> str:
-    return HASH_PREFIX + hashlib.sha256(secret.encode()).hexdigest()
+    # surrogatepass: a string that is not valid Unicode still hashes (and never matches).
+    return HASH_PREFIX + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def verify_secret(secret: str, stored_hash: str | None) -> bool:

@@ -81,7 +81,12 @@ class TenantPublicKeys:
 
 
 def bearer_token(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get("Authorization")
+    if header is None:
+        # RFC 6750 §3.1: no credentials at all get a bare challenge, without an error code.
+        raise ManagementApiError(
+            401, "Missing authentication", "invalid_token", {"WWW-Authenticate": "Bearer"}
+        )
     scheme, _, token = header.partition(" ")
     token = token.strip()
     # RFC 6750 §2.1 b64token: printable ASCII only; anything else cannot be one of ours.

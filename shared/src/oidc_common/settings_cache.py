@@ -81,12 +81,29 @@ class SettingsCache:
             return None
         return SettingsSnapshot(tenant_id, int(doc["version"]), dict(doc["settings"]))
 
-    async def read(self, tenant_id: str) -> SettingsSnapshot | None:
+    async def read(self, tenant_id: str, database_first: bool = False) -> SettingsSnapshot | None:
         """Redis, then (on a miss or a Redis failure) MongoDB, refilling Redis.
 
-        Returns None for a tenant without settings; raises SettingsUnavailable when no source
-        answers, so callers can fail closed.
+        With `database_first`, MongoDB is asked first and Redis only if it fails (used while
+        events are not flowing, when Redis may be stale). Returns None for a tenant without
+        settings; raises SettingsUnavailable when no source answers, so callers fail closed.
         """
+        if database_first:
+            try:
+                stored = await self.from_mongodb(tenant_id)
+            except Exception as exc:
+                log.warning("settings read from the database failed", extra={"error": str(exc)})
+            else:
+                if stored is not None:
+                    try:
+                        await self.apply(stored)
+                    except Exception as exc:
+                        log.warning("settings cache refill failed", extra={"error": str(exc)})
+                return stored
+            try:
+                return await self.from_redis(tenant_id)
+            except Exception as exc:
+                raise SettingsUnavailable(f"tenant settings unavailable: {exc}") from exc
         redis_failed = False
         try:
             cached = await self.from_redis(tenant_id)

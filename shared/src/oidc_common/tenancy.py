@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -60,6 +61,7 @@ class Origin:
 
 
 _HOST_CHARS = re.compile(r"^[a-z0-9.\-\[\]:_]*$")
+MAX_HOST_LENGTH = 253 + 1 + 5  # a DNS name, ":" and a port
 
 
 def split_host(host: str) -> tuple[str, str | None]:
@@ -69,7 +71,7 @@ def split_host(host: str) -> tuple[str, str | None]:
     yields an empty name, which no tenant has.
     """
     host = host.strip().lower()
-    if not _HOST_CHARS.match(host):
+    if len(host) > MAX_HOST_LENGTH or not _HOST_CHARS.match(host):
         return "", None
     if host.startswith("["):
         end = host.find("]")
@@ -135,18 +137,30 @@ def request_origin(request: web.Request, trusted: tuple[IPNetwork, ...]) -> Orig
 
 
 class TenantDirectory:
-    """Looks tenants up by domain with a short in-process cache (tenants rarely change)."""
+    """Looks tenants up by domain with a short in-process cache (tenants rarely change).
 
-    def __init__(self, db: AsyncDatabase[Document], ttl: float = 30.0, miss_ttl: float = 2.0):
+    The cache is bounded (least recently used out): anyone can send any Host, and unknown
+    hosts must not grow memory.
+    """
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        ttl: float = 30.0,
+        miss_ttl: float = 2.0,
+        max_entries: int = 10_000,
+    ):
         self._collection = db[Collections.TENANTS]
         self._ttl = ttl
         self._miss_ttl = miss_ttl
-        self._cache: dict[str, tuple[float, Tenant | None]] = {}
+        self._max_entries = max_entries
+        self._cache: OrderedDict[str, tuple[float, Tenant | None]] = OrderedDict()
 
     async def by_domain(self, domain: str) -> Tenant | None:
         now = time.monotonic()
         cached = self._cache.get(domain)
         if cached is not None and cached[0] > now:
+            self._cache.move_to_end(domain)
             return cached[1]
         doc = await self._collection.find_one({"domain": domain})
         tenant = (
@@ -157,6 +171,9 @@ class TenantDirectory:
             else None
         )
         self._cache[domain] = (now + (self._ttl if tenant else self._miss_ttl), tenant)
+        self._cache.move_to_end(domain)
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
         return tenant
 
     def forget(self, domain: str) -> None:

@@ -26,6 +26,9 @@ from oidc_common.errors import OAuthError
 RETENTION_SECONDS = 24 * 3600
 IN_FLIGHT_SECONDS = 30
 MAX_KEY_LENGTH = 255
+# Registration is anonymous: the key is what stands between a replay and someone else's
+# credentials, so it must be unguessable (a UUID has 36 characters).
+MIN_KEY_LENGTH = 22
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,13 @@ def fingerprint(body: Any) -> str:
 
 
 def validate_key(key: str) -> str:
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+    if not MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH or not (
+        key.isprintable() and key.isascii()
+    ):
         raise OAuthError(
             "invalid_request",
-            f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} printable ASCII characters",
+            f"Idempotency-Key must be {MIN_KEY_LENGTH}..{MAX_KEY_LENGTH} printable ASCII "
+            "characters (a random UUID, for example)",
         )
     return key
 

@@ -92,10 +92,15 @@ class RegistrationGate:
         entry = self._entries.get(tenant_id)
         if entry is not None and self._usable(entry, time.monotonic()):
             return entry.snapshot
-        snapshot = await self._cache.read(tenant_id)
-        if snapshot is not None:
-            self.remember(snapshot)
-        return snapshot
+        # Without live events Redis may be as stale as we are (it is fed by the same path):
+        # then the database, which every accepted change reaches first, decides.
+        snapshot = await self._cache.read(tenant_id, database_first=not self._events_live())
+        if snapshot is None:
+            return None
+        self.remember(snapshot)
+        held = self._entries.get(tenant_id)
+        # Never decide from an older version than this replica already saw.
+        return held.snapshot if held and held.snapshot.version > snapshot.version else snapshot
 
     async def decide(self, tenant_id: str) -> GateDecision:
         try:

@@ -33,7 +33,7 @@ def _string(max_len: int, min_len: int = 0) -> Validator:
             raise SettingsValidationError(path, "expected a string")
         if not min_len <= len(value) <= max_len:
             raise SettingsValidationError(path, f"length must be {min_len}..{max_len}")
-        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
             raise SettingsValidationError(path, "control characters are not allowed")
         return value
 
@@ -49,7 +49,11 @@ def _nullable(inner: Validator) -> Validator:
 
 def _url(path: str, value: Any) -> Any:
     _string(2000, 1)(path, value)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise SettingsValidationError(path, "expected an absolute http(s) URL") from exc
     if parts.scheme not in {"https", "http"} or not parts.netloc or "@" in parts.netloc:
         raise SettingsValidationError(path, "expected an absolute http(s) URL")
     return value

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from oidc_common.broker import Broker, BrokerUnavailable
 from oidc_common.events import TENANT_SETTINGS_UPDATED, Event
 from oidc_common.locks import LockBusy, redis_lock
+from oidc_common.settings_cache import SettingsCache, SettingsSnapshot
 
 from .repository import SettingsRepository, StoredSettings
 
@@ -41,6 +42,7 @@ class SettingsPublisher:
         self._broker = broker
         self._redis = redis
         self._prefix = prefix
+        self._cache = SettingsCache(redis, repository.db, prefix)
 
     def lock(self, tenant_id: str, wait_seconds: float = 3.0) -> AbstractAsyncContextManager[None]:
         """Serialises change-and-publish per tenant (see oidc_common.locks for why)."""
@@ -51,6 +53,14 @@ class SettingsPublisher:
         )
 
     async def publish(self, stored: StoredSettings) -> bool:
+        # The shared cache learns the change at once, even if the broker is down (the same
+        # compare-and-set on version the consumers use, so order does not matter).
+        try:
+            await self._cache.apply(
+                SettingsSnapshot(stored.tenant_id, stored.version, stored.settings)
+            )
+        except Exception as exc:
+            log.warning("settings cache write failed", extra={"error": str(exc)})
         try:
             await self._broker.publish(settings_event(stored))
         except BrokerUnavailable as exc:

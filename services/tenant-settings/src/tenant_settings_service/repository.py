@@ -50,6 +50,7 @@ class StoredSettings:
 
 class SettingsRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
         self._collection = db[Collections.TENANT_SETTINGS]
 
     async def get(self, tenant_id: str) -> StoredSettings:

@@ -7,6 +7,7 @@ clock, so replicas with skewed clocks agree.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -39,6 +40,18 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], window * 2000)
 return {allowed, retry}
 """
+
+
+def client_key(ip: str) -> str:
+    """The bucket of a client address: the address for IPv4, its /64 for IPv6 (one host
+    holds a whole /64, so per-address buckets would be free to multiply)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True)

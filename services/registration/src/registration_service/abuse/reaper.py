@@ -69,14 +69,20 @@ class Reaper:
             if not await claim_once(self._redis, f"{self._prefix}evicting:{client_id}"):
                 continue  # a registration is evicting it right now
             if await self._clients.reap(tenant_id, client_id, only_never_used=True):
+                await self._cap.release(tenant_id)
                 self._events.emit(CLIENT_DELETED, tenant_id, client_id, "never_used")
                 report.never_used += 1
         idle_cutoff = now - dt.timedelta(days=policy.idle_client_ttl_days)
         for client_id in await self._clients.idle_since(tenant_id, idle_cutoff, BATCH):
+            if not await claim_once(self._redis, f"{self._prefix}evicting:{client_id}"):
+                continue
             if await self._clients.reap(tenant_id, client_id, only_never_used=False):
+                await self._cap.release(tenant_id)
                 self._events.emit(CLIENT_DELETED, tenant_id, client_id, "idle")
                 report.idle += 1
         report.purged = await self._clients.purge_tombstones(tenant_id, now - TOMBSTONE_RETENTION)
+        # Re-seed the cap counter from the database on next use: corrects any drift.
+        await self._cap.forget(tenant_id)
         return report
 
     async def run_once(self, now: dt.datetime | None = None) -> ReapReport:

@@ -66,7 +66,10 @@ class ClientRepository:
         client_id: str,
         metadata: dict[str, Any],
         extra: dict[str, Any] | None = None,
+        expect: dict[str, Any] | None = None,
     ) -> Document | None:
+        """Replace the metadata of a live client; `expect` adds conditions (e.g. the current
+        registration access token hash) so a concurrent change makes this a no-op."""
         update: dict[str, Any] = {
             "$set": {
                 **metadata_fields(metadata),
@@ -78,7 +81,7 @@ class ClientRepository:
         if unset:
             update["$unset"] = unset
         return await self._clients.find_one_and_update(
-            {"_id": client_id, "tenant_id": tenant_id, **LIVE},
+            {"_id": client_id, "tenant_id": tenant_id, **LIVE, **(expect or {})},
             update,
             return_document=ReturnDocument.AFTER,
         )
@@ -90,7 +93,8 @@ class ClientRepository:
         return result.matched_count == 1
 
     async def delete(self, tenant_id: str, client_id: str) -> bool:
-        result = await self._clients.delete_one({"_id": client_id, "tenant_id": tenant_id})
+        """Delete a live client (a tombstone is the reaper's; its slot was already freed)."""
+        result = await self._clients.delete_one({"_id": client_id, "tenant_id": tenant_id, **LIVE})
         return result.deleted_count == 1
 
     async def count_dynamic(self, tenant_id: str) -> int:

@@ -144,6 +144,16 @@ async def patch_client(request: web.Request) -> web.Response:
             metadata = validate_client_metadata(merged)
         except ClientMetadataError as exc:
             raise _bad_request(f"Payload validation error: {exc.description}") from exc
+        was_public = current.get("token_endpoint_auth_method") == "none"
+        now_public = metadata["token_endpoint_auth_method"] == "none"
+        if was_public and not now_public:
+            # This API cannot hand out a secret; the client can, through RFC 7592 PUT.
+            raise _bad_request(
+                "Payload validation error: a public client cannot be made confidential here; "
+                "the client may do it with its registration access token (RFC 7592)"
+            )
+        if now_public:
+            extra["client_secret_hash"] = None  # a public client has no secret to keep
     clients = request.app[CLIENTS]
     if metadata is not None:
         updated = await clients.replace_metadata(doc["tenant_id"], doc["_id"], metadata, extra)

@@ -9,6 +9,7 @@ and its information returned once, with its secrets.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from oidc_common.locks import claim_once
 from oidc_common.service import REDIS, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
+from ..abuse.rate_limit import client_key
 from ..clients.repository import metadata_fields
 from ..clients.representation import client_information
 from ..http_json import read_json
@@ -29,6 +31,8 @@ from ..keys import CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY, RATE_L
 from ..policy import RegistrationPolicy
 from ..settings_gate import GateState
 from .metadata import ClientMetadataError, validate_client_metadata
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_UNKNOWN = "5"
 EVICTION_CANDIDATES = 16
@@ -57,7 +61,7 @@ async def check_rate_limit(request: web.Request, policy: RegistrationPolicy) -> 
     try:
         decision = await request.app[RATE_LIMITER].take(
             f"register:{request[TENANT].id}",
-            request[ORIGIN].client_ip,
+            client_key(request[ORIGIN].client_ip),
             policy.rate_limit_requests,
             policy.rate_limit_window_seconds,
         )
@@ -180,5 +184,8 @@ async def register(request: web.Request) -> web.Response:
     except BaseException:
         await store.abandon(tenant_id, key)  # a failed attempt may be retried with the key
         raise
-    await store.complete(tenant_id, key, body_fingerprint, status, answer)
+    try:
+        await store.complete(tenant_id, key, body_fingerprint, status, answer)
+    except Exception as exc:  # the client exists: answer it; a retry may then duplicate it
+        log.warning("idempotency record not stored", extra={"error": str(exc)})
     return _respond(status, answer)

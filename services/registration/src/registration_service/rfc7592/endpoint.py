@@ -12,7 +12,9 @@ from aiohttp import web
 from oidc_common.credentials import hash_secret, new_secret, verify_secret
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
+from oidc_common.locks import LockBusy, redis_lock
 from oidc_common.mongo import Document
+from oidc_common.service import REDIS, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..clients.representation import client_information
@@ -77,8 +79,27 @@ async def read_client(request: web.Request) -> web.Response:
 
 async def update_client(request: web.Request) -> web.Response:
     policy = await _policy(request)
-    doc = await _authenticated_client(request)
     body = await read_json(request)
+    settings = request.app[SETTINGS]
+    lock = f"{settings.redis_prefix}lock:client:{request.match_info['client_id']}"
+    try:
+        # Authenticate and update as one step: two PUTs with the same token must not both
+        # rotate it (the loser's new token would be lost with the client holding it).
+        async with redis_lock(request.app[REDIS], lock):
+            return await _update_locked(request, policy, body)
+    except LockBusy as exc:
+        raise OAuthError(
+            "temporarily_unavailable",
+            "Another update of this client is in progress",
+            status=503,
+            headers={"Retry-After": "1"},
+        ) from exc
+
+
+async def _update_locked(
+    request: web.Request, policy: RegistrationPolicy, body: object
+) -> web.Response:
+    doc = await _authenticated_client(request)
     try:
         metadata, presented_secret = validate_update_request(
             body, doc["_id"], policy.metadata_policy()
@@ -102,7 +123,11 @@ async def update_client(request: web.Request) -> web.Response:
     access_token = new_secret()
     extra["registration_access_token_hash"] = hash_secret(access_token)
     updated = await request.app[CLIENTS].replace_metadata(
-        doc["tenant_id"], doc["_id"], metadata, extra
+        doc["tenant_id"],
+        doc["_id"],
+        metadata,
+        extra,
+        expect={"registration_access_token_hash": doc["registration_access_token_hash"]},
     )
     if updated is None:  # deleted or reaped meanwhile
         raise _INVALID_TOKEN
