@@ -6,7 +6,8 @@ Runs, in one go and with the same load generator (wrk, one thread):
   register gateway     the same, through the nginx gateway
   rejected direct      registration off: the 403 path
   rejected gateway     the same, through the gateway
-each at concurrency 1, 16 and 64. The server process is pinned to CPU 0 and wrk to CPU 1
+each at concurrency 1, 16 and 64, then the database ceiling (raw inserts of the same documents
+and the database's CPU per document). The server process is pinned to CPU 0 and wrk to CPU 1
 (`taskset -c`); nginx runs one worker on CPU 1; the backing services are not pinned.
 """
 
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +33,7 @@ from common import (
     CpuMeter,
     bench_settings,
     children,
+    cpu_seconds,
     drop,
     free_port,
     load_stack,
@@ -40,6 +45,9 @@ from common import (
     start_process,
     wait_ready,
 )
+
+from oidc_common.config import Settings
+from oidc_common.mongo import open_client
 
 DOMAIN = "bench.example"
 SERVER_CPU = 0
@@ -217,6 +225,7 @@ async def main(seconds: int, concurrencies: list[int]) -> None:
                 url = f"http://127.0.0.1:{port}/oidc/register"
                 results.append(wrk(name, url, c, seconds, meter))
                 print(_row(results[-1]), flush=True)
+        await database_ceiling(settings)
     finally:
         for process in processes:
             process.terminate()
@@ -237,6 +246,50 @@ async def main(seconds: int, concurrencies: list[int]) -> None:
         if not r.name.startswith("baseline"):
             ratio = 100 * r.rps / baseline[r.concurrency]
             print(f"  {r.name:34s} c={r.concurrency:<3d} {ratio:5.1f}%")
+
+
+async def database_ceiling(settings: Settings) -> None:
+    """What the database alone sustains for the same documents: the backing-service ceiling."""
+    client = open_client(settings.mongodb_url)
+    collection = client[settings.mongodb_database]["ceiling"]
+    database = pids_of("bin/ferretdb") or pids_of("mongod")
+    print("\ndatabase ceiling (client documents, no service in front):")
+    try:
+        for batch, total in ((1, 1000), (16, 4000)):
+            before, started = cpu_seconds(database), time.perf_counter()
+            for _ in range(total // batch):
+                await collection.insert_many([_client_document() for _ in range(batch)])
+            elapsed = time.perf_counter() - started
+            per_doc_us = 1e6 * (cpu_seconds(database) - before) / total
+            print(
+                f"  insert batches of {batch:2d}: {total / elapsed:6.0f} docs/s, "
+                f"database CPU {per_doc_us:5.0f} us per document"
+            )
+    finally:
+        await client.close()
+
+
+def _client_document() -> dict[str, object]:
+    now = dt.datetime.now(dt.UTC)
+    metadata = {
+        "redirect_uris": ["https://application.example.com/callback"],
+        "client_name": "My Dynamic Application",
+        "token_endpoint_auth_method": "client_secret_post",
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "application_type": "web",
+    }
+    return {
+        "_id": secrets.token_hex(16),
+        "tenant_id": "ten_ceiling",
+        "dynamic": True,
+        "client_secret_hash": "sha256$" + "a" * 64,
+        **metadata,
+        "metadata": metadata,
+        "created_at": now,
+        "last_used_at": None,
+        "reaped_at": None,
+    }
 
 
 def _row(r: Result) -> str:

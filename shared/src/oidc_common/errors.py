@@ -151,6 +151,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 413:
             message = "Request body too large"
         return error_for_path(request.path, exc.status, message, headers)
+    except ConnectionResetError:
+        # The client went away mid-request: nobody will read an answer; not our error.
+        log.info("client disconnected", extra={"path": request.path})
+        return error_for_path(request.path, 400, "Connection lost")
     except web_protocol.RequestPayloadError:
         # The body could not be read (bad Content-Encoding, truncated chunking): client error.
         return error_for_path(request.path, 400, "The request body could not be decoded")
