@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import importlib
 import os
 import socket
@@ -11,15 +10,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
-import jwt
-
+from authorize_service.access_tokens import mint_access_token
+from authorize_service.keystore import KeyStore
 from oidc_common.config import Settings
-from oidc_common.keys import open_private_key
-from oidc_common.mongo import Collections, open_client
+from oidc_common.mongo import open_client
 from tenant_settings_service.bootstrap import create_tenant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,21 +47,10 @@ def bench_settings(service: str, tag: str) -> Settings:
 
 
 def service_env(settings: Settings, port: int, instance: str = "") -> dict[str, str]:
-    assert settings.key_encryption_key is not None
-    return {
-        **os.environ,
-        "PORT": str(port),
-        "MONGODB_URL": settings.mongodb_url,
-        "MONGODB_DATABASE": settings.mongodb_database,
-        "REDIS_URL": settings.redis_url,
-        "REDIS_PREFIX": settings.redis_prefix,
-        "RABBITMQ_URL": settings.rabbitmq_url,
-        "EVENTS_EXCHANGE": settings.events_exchange,
-        "KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(settings.key_encryption_key).decode(),
-        "LOG_LEVEL": "WARNING",
-        "ACCESS_LOG": "0",
-        "INSTANCE_ID": instance,
-    }
+    quiet = replace(
+        settings, port=port, instance_id=instance, log_level="WARNING", access_log=False
+    )
+    return {**os.environ, **quiet.to_env()}
 
 
 def start_process(
@@ -102,29 +89,20 @@ async def new_tenant(settings: Settings, domain: str) -> str:
 
 
 async def management_token(settings: Settings, tenant_id: str, issuer: str) -> str:
-    """Signs a Management API token with the tenant's key, as the authorize service would."""
+    """A Management API token signed exactly as the authorize service signs one."""
     client = open_client(settings.mongodb_url)
     try:
-        doc = await client[settings.mongodb_database][Collections.SIGNING_KEYS].find_one(
-            {"tenant_id": tenant_id, "status": "current"}
-        )
+        key = await KeyStore(client[settings.mongodb_database], settings).signing_key(tenant_id)
     finally:
         await client.close()
-    assert doc is not None and settings.key_encryption_key is not None
-    key = open_private_key(doc["kid"], doc["sealed_private_key"], settings.key_encryption_key)
-    now = int(time.time())
-    claims = {
-        "iss": issuer,
-        "sub": "bench@clients",
-        "aud": f"{issuer}api/v2/",
-        "scope": "read:tenant_settings update:tenant_settings",
-        "iat": now,
-        "exp": now + 3600,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(
-        claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "typ": "at+jwt"}
-    )
+    return mint_access_token(
+        key,
+        issuer=issuer,
+        audience=f"{issuer}api/v2/",
+        client_id="bench",
+        scopes=["read:tenant_settings", "update:tenant_settings"],
+        ttl=3600,
+    ).token
 
 
 async def drop(settings: Settings) -> None:

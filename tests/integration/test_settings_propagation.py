@@ -62,6 +62,17 @@ async def replica(settings: Settings, name: str) -> AsyncIterator[web.Applicatio
         yield app
 
 
+@contextlib.asynccontextmanager
+async def broker_proxy(settings: Settings) -> AsyncIterator[tuple[CuttableProxy, str]]:
+    """A cuttable path to RabbitMQ, and the AMQP URL that goes through it."""
+    proxy = CuttableProxy.for_url(settings.rabbitmq_url)
+    await proxy.start()
+    try:
+        yield proxy, proxy.url(settings.rabbitmq_url)
+    finally:
+        await proxy.close()
+
+
 async def _consuming(gate: RegistrationGate) -> bool:
     return gate.consuming
 
@@ -194,12 +205,10 @@ async def test_patch_while_broker_is_down_is_published_when_it_returns(
 ) -> None:
     registration_settings = settings_for("registration")
     tenant = await bootstrap_tenant(registration_settings, HOST)
-    proxy = CuttableProxy.for_url(registration_settings.rabbitmq_url)
-    await proxy.start()
-    publisher_settings = with_overrides(
-        settings_for("tenant-settings"), rabbitmq_url=proxy.url(registration_settings.rabbitmq_url)
-    )
-    try:
+    async with broker_proxy(registration_settings) as (proxy, through_proxy):
+        publisher_settings = with_overrides(
+            settings_for("tenant-settings"), rabbitmq_url=through_proxy
+        )
         async with (
             replica(registration_settings, "r1") as app,
             settings_api(publisher_settings, tenant.tenant_id) as api,
@@ -223,8 +232,6 @@ async def test_patch_while_broker_is_down_is_published_when_it_returns(
             ), "the change stored while the broker was down never reached the cache"
             cached = await app[SETTINGS_CACHE].from_redis(tenant.tenant_id)
             assert cached is not None and cached.version == 2
-    finally:
-        await proxy.close()
 
 
 async def test_redis_flushed_gate_answers_from_mongodb_and_refills(
@@ -304,27 +311,22 @@ async def test_turning_registration_off_wins_even_while_the_broker_is_down(
     """No event can flow, yet the replica stops registering: it reads the database."""
     registration_settings = settings_for("registration")
     tenant = await bootstrap_tenant(registration_settings, HOST)
-    proxy = CuttableProxy.for_url(registration_settings.rabbitmq_url)
-    await proxy.start()
-    through_proxy = proxy.url(registration_settings.rabbitmq_url)
-    try:
-        async with (
-            replica(with_overrides(registration_settings, rabbitmq_url=through_proxy), "r1") as app,
-            settings_api(
-                with_overrides(settings_for("tenant-settings"), rabbitmq_url=through_proxy),
-                tenant.tenant_id,
-            ) as api,
-        ):
-            gate = app[GATE]
-            await api.set_flag(True)
-            assert await eventually(lambda: _state_is(gate, tenant.tenant_id, GateState.ENABLED))
-            await proxy.cut()  # every broker connection is gone
-            await api.set_flag(False)
-            assert await eventually(
-                lambda: _state_is(gate, tenant.tenant_id, GateState.DISABLED), timeout=5
-            ), "registration stayed open while the broker was down"
-    finally:
-        await proxy.close()
+    async with (
+        broker_proxy(registration_settings) as (proxy, through_proxy),
+        replica(with_overrides(registration_settings, rabbitmq_url=through_proxy), "r1") as app,
+        settings_api(
+            with_overrides(settings_for("tenant-settings"), rabbitmq_url=through_proxy),
+            tenant.tenant_id,
+        ) as api,
+    ):
+        gate = app[GATE]
+        await api.set_flag(True)
+        assert await eventually(lambda: _state_is(gate, tenant.tenant_id, GateState.ENABLED))
+        await proxy.cut()  # every broker connection is gone
+        await api.set_flag(False)
+        assert await eventually(
+            lambda: _state_is(gate, tenant.tenant_id, GateState.DISABLED), timeout=5
+        ), "registration stayed open while the broker was down"
 
 
 async def test_the_gate_never_decides_from_an_older_version(settings_for: SettingsFactory) -> None:

@@ -46,17 +46,10 @@ def new_tag() -> str:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as environment variables, for services run as processes."""
-    env = {
-        "MONGODB_URL": settings.mongodb_url,
-        "MONGODB_DATABASE": settings.mongodb_database,
-        "REDIS_URL": settings.redis_url,
-        "REDIS_PREFIX": settings.redis_prefix,
-        "RABBITMQ_URL": settings.rabbitmq_url,
-        "EVENTS_EXCHANGE": settings.events_exchange,
-        "LOG_LEVEL": "WARNING",
-    }
-    if settings.key_encryption_key:
-        env["KEY_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(settings.key_encryption_key).decode()
+    env = settings.to_env()
+    for per_process in ("PORT", "BIND_HOST", "INSTANCE_ID"):  # the launcher sets these
+        env.pop(per_process)
+    env["LOG_LEVEL"] = "WARNING"
     return env
 
 

@@ -107,6 +107,27 @@ class Settings:
             instance_id=env.get("INSTANCE_ID", ""),
         )
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment variables `from_env` reads (to start a process)."""
+        env = {
+            "BIND_HOST": self.bind_host,
+            "PORT": str(self.port),
+            "MONGODB_URL": self.mongodb_url,
+            "MONGODB_DATABASE": self.mongodb_database,
+            "REDIS_URL": self.redis_url,
+            "REDIS_PREFIX": self.redis_prefix,
+            "RABBITMQ_URL": self.rabbitmq_url,
+            "EVENTS_EXCHANGE": self.events_exchange,
+            "TRUSTED_PROXIES": ",".join(str(network) for network in self.trusted_proxies),
+            "LOG_LEVEL": self.log_level,
+            "ACCESS_LOG": "1" if self.access_log else "0",
+            "ACCESS_TOKEN_TTL": str(self.access_token_ttl),
+            "INSTANCE_ID": self.instance_id,
+        }
+        if self.key_encryption_key is not None:
+            env["KEY_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(self.key_encryption_key).decode()
+        return env
+
     def require_kek(self) -> bytes:
         if self.key_encryption_key is None:
             raise ConfigError(

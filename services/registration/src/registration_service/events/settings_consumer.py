@@ -27,6 +27,16 @@ from ..settings_gate import RegistrationGate
 log = logging.getLogger(__name__)
 
 
+async def _decode_or_drop(
+    message: AbstractIncomingMessage,
+) -> tuple[Event, SettingsSnapshot] | None:
+    """The snapshot a message carries; a malformed message is acked away (None)."""
+    decoded = _snapshot(message)
+    if decoded is None:
+        await message.ack()
+    return decoded
+
+
 def _snapshot(message: AbstractIncomingMessage) -> tuple[Event, SettingsSnapshot] | None:
     try:
         event = Event.from_json(message.body)
@@ -82,9 +92,8 @@ class SettingsConsumer:
         log.info("consuming tenant settings events", extra={"instance": self._instance})
 
     async def _on_replica_message(self, message: AbstractIncomingMessage) -> None:
-        decoded = _snapshot(message)
+        decoded = await _decode_or_drop(message)
         if decoded is None:
-            await message.ack()
             return
         event, snapshot = decoded
         self._gate.remember(snapshot)
@@ -96,9 +105,8 @@ class SettingsConsumer:
         await message.ack()
 
     async def _on_shared_message(self, message: AbstractIncomingMessage) -> None:
-        decoded = _snapshot(message)
+        decoded = await _decode_or_drop(message)
         if decoded is None:
-            await message.ack()
             return
         _, snapshot = decoded
         self._gate.remember(snapshot)
