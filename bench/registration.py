@@ -6,9 +6,11 @@ Runs, in one go and with the same load generator (wrk, one thread):
   register gateway     the same, through the nginx gateway
   rejected direct      registration off: the 403 path
   rejected gateway     the same, through the gateway
-each at concurrency 1, 16 and 64, then the database ceiling (raw inserts of the same documents
-and the database's CPU per document). The server process is pinned to CPU 0 and wrk to CPU 1
-(`taskset -c`); nginx runs one worker on CPU 1; the backing services are not pinned.
+each at concurrency 1, 16 and 64; then a CPU profile of the registration process under load
+at concurrency 16 (py-spy, grouped by component), and the database ceiling (raw inserts of
+the same documents into a collection with the clients' indexes, and the database's CPU per
+document). The server process is pinned to CPU 0 and wrk to CPU 1 (`taskset -c`); nginx
+runs one worker on CPU 1; the backing services are not pinned.
 """
 
 from __future__ import annotations
@@ -45,11 +47,16 @@ from common import (
     start_process,
     wait_ready,
 )
+from cpu_profile import Profile, py_spy
 
 from oidc_common.config import Settings
-from oidc_common.mongo import open_client
+from oidc_common.mongo import INDEXES, Collections, open_client
 
 DOMAIN = "bench.example"
+# The issue's target: at concurrency 16, this share of the baseline's requests/s, and p99.
+TARGET_CONCURRENCY = 16
+TARGET_RATIO = 0.35
+TARGET_P99_MS = 25.0
 SERVER_CPU = 0
 LOADGEN_CPU = 1
 HERE = Path(__file__).resolve().parent
@@ -146,7 +153,7 @@ async def set_settings(port: int, token: str, body: dict[str, object]) -> None:
         assert response.status == 200, await response.text()
 
 
-async def main(seconds: int, concurrencies: list[int]) -> None:
+async def main(seconds: int, concurrencies: list[int], profile: bool) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
     tag = uuid.uuid4().hex[:10]
@@ -215,6 +222,8 @@ async def main(seconds: int, concurrencies: list[int]) -> None:
                 url = f"http://127.0.0.1:{port}/oidc/register"
                 results.append(wrk(name, url, c, seconds, run_meter))
                 print(_row(results[-1]), flush=True)
+        if profile:
+            profile_server(registration.pid, reg_port, seconds)
         await set_settings(ts_port, token, {"flags": {"enable_dynamic_client_registration": False}})
         await asyncio.sleep(0.5)
         for name, port in [
@@ -225,7 +234,7 @@ async def main(seconds: int, concurrencies: list[int]) -> None:
                 url = f"http://127.0.0.1:{port}/oidc/register"
                 results.append(wrk(name, url, c, seconds, meter))
                 print(_row(results[-1]), flush=True)
-        await database_ceiling(settings)
+        ceiling = await database_ceiling(settings)
     finally:
         for process in processes:
             process.terminate()
@@ -246,20 +255,87 @@ async def main(seconds: int, concurrencies: list[int]) -> None:
         if not r.name.startswith("baseline"):
             ratio = 100 * r.rps / baseline[r.concurrency]
             print(f"  {r.name:34s} c={r.concurrency:<3d} {ratio:5.1f}%")
+    verdict(results, baseline, ceiling)
 
 
-async def database_ceiling(settings: Settings) -> None:
-    """What the database alone sustains for the same documents: the backing-service ceiling."""
+def profile_server(pid: int, port: int, seconds: int) -> None:
+    executable = py_spy()
+    if executable is None:
+        print("\n(no CPU profile: py-spy is not installed; `make install` brings it)")
+        return
+    recording = Profile(executable, pid, seconds, LOADGEN_CPU)
+    time.sleep(0.5)  # py-spy attached before the load starts
+    url = f"http://127.0.0.1:{port}/oidc/register"
+    run = wrk("profiled", url, TARGET_CONCURRENCY, seconds)
+    try:
+        shares = recording.breakdown()
+    except RuntimeError as exc:
+        print(f"\n(no CPU profile: {exc})")
+        return
+    print(
+        f"\nregistration process CPU profile, register direct c={TARGET_CONCURRENCY} "
+        f"(py-spy; {run.rps:.0f} req/s while sampled):"
+    )
+    for name, share in shares:
+        if share >= 0.5:
+            print(f"  {share:5.1f}%  {name}")
+
+
+def verdict(results: list[Result], baseline: dict[int, float], ceiling: float) -> None:
+    """The target, what was measured, and what the database alone allows on this machine."""
+    base = baseline.get(TARGET_CONCURRENCY)
+    direct = next(
+        (
+            r
+            for r in results
+            if r.name == "register, direct" and r.concurrency == TARGET_CONCURRENCY
+        ),
+        None,
+    )
+    if base is None or direct is None:
+        return
+    target = TARGET_RATIO * base
+    print(
+        f"\ntarget at c={TARGET_CONCURRENCY}: {target:.0f} req/s ({100 * TARGET_RATIO:.0f}% of "
+        f"{base:.0f}) with p99 < {TARGET_P99_MS:.0f} ms; measured {direct.rps:.0f} req/s "
+        f"({100 * direct.rps / base:.1f}%), p99 {direct.p99_ms:.1f} ms"
+    )
+    server_us = per_request_us(direct.cpu.get("server", 0.0), direct.rps)
+    db_us = per_request_us(direct.cpu.get("ferretdb", 0.0), direct.rps)
+    print(
+        f"  CPU per registration: server {server_us:.0f} us, database {db_us:.0f} us; "
+        f"database alone, batches of 16, no service in front: {ceiling:.0f} docs/s"
+    )
+    if ceiling < target:
+        print(
+            f"  the database's own insert ceiling ({ceiling:.0f} docs/s) is below the target "
+            f"rate: no registration service in front of it can reach the target here"
+        )
+
+
+def per_request_us(cpu_percent: float, rps: float) -> float:
+    # 1% of one core for one second is 10 ms of CPU time.
+    return cpu_percent * 10_000 / rps if rps else 0.0
+
+
+async def database_ceiling(settings: Settings) -> float:
+    """What the database alone sustains for the same documents: the backing-service ceiling.
+
+    Returns the documents per second in batches of 16 (the service's group commit)."""
     client = open_client(settings.mongodb_url)
     collection = client[settings.mongodb_database]["ceiling"]
+    for index in INDEXES[Collections.CLIENTS]:  # the same index upkeep as the clients
+        await collection.create_indexes([index])
     database = pids_of("bin/ferretdb") or pids_of("mongod")
-    print("\ndatabase ceiling (client documents, no service in front):")
+    print("\ndatabase ceiling (client documents, the clients' indexes, no service in front):")
+    rate = 0.0
     try:
         for batch, total in ((1, 1000), (16, 4000)):
             before, started = cpu_seconds(database), time.perf_counter()
             for _ in range(total // batch):
                 await collection.insert_many([_client_document() for _ in range(batch)])
             elapsed = time.perf_counter() - started
+            rate = total / elapsed
             per_doc_us = 1e6 * (cpu_seconds(database) - before) / total
             print(
                 f"  insert batches of {batch:2d}: {total / elapsed:6.0f} docs/s, "
@@ -267,6 +343,7 @@ async def database_ceiling(settings: Settings) -> None:
             )
     finally:
         await client.close()
+    return rate
 
 
 def _client_document() -> dict[str, object]:
@@ -304,5 +381,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.concurrency))
+    asyncio.run(main(args.seconds, args.concurrency, args.profile))

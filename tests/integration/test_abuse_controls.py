@@ -87,6 +87,40 @@ async def test_cap_evicts_never_used_clients_first(dcr: Dcr) -> None:
         await mongo.close()
 
 
+async def test_requests_that_store_no_client_hand_their_cap_place_back(dcr: Dcr) -> None:
+    """The rate-limit call holds a place under the cap; a request that ends without a
+    stored client (bad JSON, bad metadata, a replay, a key reused) must not keep it."""
+    await dcr.patch_settings({"dynamic_client_registration": {"max_clients": 3}})
+    assert (await dcr.register(BODY))[0] == 201  # the counter exists from here on
+    redis = Redis.from_url(dcr.settings.redis_url)
+    counter = dcr.registration_app[CLIENT_CAP].key(dcr.tenant_id)
+    try:
+        assert int(await redis.get(counter)) == 1
+        key = {"Idempotency-Key": "cap-place-returned-0123456789"}
+        assert (await dcr.register(BODY, headers=key))[0] == 201
+        assert int(await redis.get(counter)) == 2
+        refused = [
+            await dcr.register(None, raw=b"{not json"),
+            await dcr.register({"client_name": "no redirect"}),
+            await dcr.register({**BODY, "redirect_uris": ["https://x.example/#frag"]}),
+            await dcr.register(BODY, headers=key),  # replay of the first answer
+            await dcr.register({**BODY, "client_name": "other"}, headers=key),  # 422
+        ]
+        assert [status for status, _, _ in refused] == [400, 400, 400, 201, 422]
+        assert int(await redis.get(counter)) == 2
+        # The one place left is still there: taking it needs no eviction.
+        assert (await dcr.register(BODY))[0] == 201
+        mongo, clients = await _clients(dcr)
+        try:
+            live = {"tenant_id": dcr.tenant_id, "dynamic": True, "reaped_at": None}
+            assert await clients.count_documents(live) == 3
+            assert await clients.count_documents({"reaped_at": {"$ne": None}}) == 0
+        finally:
+            await mongo.close()
+    finally:
+        await redis.aclose()
+
+
 async def test_reaper_removes_unused_and_idle_clients_but_not_live_ones(dcr: Dcr) -> None:
     await dcr.patch_settings(
         {

@@ -20,6 +20,12 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
 
+// sqliteParams: in WAL mode (FerretDB's default) synchronous=NORMAL syncs the log at
+// checkpoints rather than at every commit. A crash of the process loses nothing; a power
+// loss may lose the last commits, the same promise as MongoDB's default write concern
+// (acknowledged before the journal is flushed). It roughly doubles the insert rate here.
+const sqliteParams = "_pragma=synchronous(normal)"
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
 	data := flag.String("data", "data", "directory for the SQLite database files")
@@ -39,7 +45,7 @@ func main() {
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		SQLiteURL: "file:" + dir + "/?" + sqliteParams,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)

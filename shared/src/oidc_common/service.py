@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 
@@ -127,7 +128,16 @@ def create_service_app(
     return app
 
 
+async def _freeze_startup_objects(app: web.Application) -> None:
+    # Everything allocated at start-up (modules, clients, routes) lives as long as the
+    # process; moving it out of the collector's reach keeps full collections short, and
+    # with them the latency tail under load.
+    gc.collect()
+    gc.freeze()
+
+
 def run(app: web.Application, settings: Settings) -> None:
+    app.on_startup.append(_freeze_startup_objects)
     web.run_app(
         app,
         host=settings.bind_host,

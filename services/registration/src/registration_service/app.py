@@ -15,8 +15,8 @@ from oidc_common.mongo import Collections
 from oidc_common.service import BROKER, DB, METRICS, REDIS, SETTINGS, create_service_app
 from oidc_common.settings_cache import SettingsCache
 
+from .abuse.admission import Admitter
 from .abuse.client_cap import ClientCap
-from .abuse.rate_limit import RateLimiter
 from .abuse.reaper import Reaper
 from .clients.repository import ClientRepository
 from .cors import cors_middleware
@@ -24,12 +24,12 @@ from .events.client_events import ClientEvents
 from .events.settings_consumer import SettingsConsumer
 from .idempotency import IdempotencyStore
 from .keys import (
+    ADMITTER,
     CLIENT_CAP,
     CLIENT_EVENTS,
     CLIENTS,
     GATE,
     IDEMPOTENCY,
-    RATE_LIMITER,
     REAPER,
     SETTINGS_CACHE,
     SETTINGS_CONSUMER,
@@ -58,10 +58,10 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     app[SETTINGS_CONSUMER] = consumer
     app[CLIENTS] = clients
     app[CLIENT_EVENTS] = events
-    app[RATE_LIMITER] = RateLimiter(app[REDIS], settings.redis_prefix)
     app[IDEMPOTENCY] = IdempotencyStore(app[REDIS], settings.redis_prefix)
     cap = ClientCap(app[REDIS], settings.redis_prefix)
     app[CLIENT_CAP] = cap
+    app[ADMITTER] = Admitter(app[REDIS], settings.redis_prefix, cap)
     app[REAPER] = Reaper(clients, cache, events, cap, app[REDIS], settings.redis_prefix)
     await app[BROKER].subscribe(consumer.subscribe)
     reaping = asyncio.create_task(app[REAPER].run_forever(REAP_INTERVAL_SECONDS))

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from oidc_common.settings_cache import SettingsCache
 
+from .abuse.admission import Admitter
 from .abuse.client_cap import ClientCap
-from .abuse.rate_limit import RateLimiter
 from .abuse.reaper import Reaper
 from .clients.repository import ClientRepository
 from .events.client_events import ClientEvents
@@ -20,7 +20,7 @@ GATE = web.AppKey("registration_gate", RegistrationGate)
 SETTINGS_CONSUMER = web.AppKey("settings_consumer", SettingsConsumer)
 CLIENTS = web.AppKey("clients", ClientRepository)
 CLIENT_EVENTS = web.AppKey("client_events", ClientEvents)
-RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+ADMITTER = web.AppKey("admitter", Admitter)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 REAPER = web.AppKey("reaper", Reaper)
 CLIENT_CAP = web.AppKey("client_cap", ClientCap)

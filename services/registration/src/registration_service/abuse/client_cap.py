@@ -13,14 +13,20 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
-# KEYS[1] counter; ARGV[1] cap. -1: no counter yet, 0: full, 1: reserved.
-_RESERVE = """
-local current = redis.call('GET', KEYS[1])
-if not current then return -1 end
-if tonumber(current) >= tonumber(ARGV[1]) then return 0 end
-redis.call('INCR', KEYS[1])
-return 1
+# A Lua function, composed into scripts: a place below `cap` in the counter at `key`.
+# Returns -1: no counter yet (seed it from the database), 0: full, 1: reserved.
+RESERVE_LUA = """
+local function reserve_slot(key, cap)
+  local current = redis.call('GET', key)
+  if not current then return -1 end
+  if tonumber(current) >= cap then return 0 end
+  redis.call('INCR', key)
+  return 1
+end
 """
+
+# KEYS[1] counter; ARGV[1] cap.
+_RESERVE = RESERVE_LUA + "return reserve_slot(KEYS[1], tonumber(ARGV[1]))\n"
 
 # KEYS[1] counter; ARGV[1] slots. A missing counter stays missing (re-seeded on next use).
 _RELEASE = """

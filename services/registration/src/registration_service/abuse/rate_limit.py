@@ -1,8 +1,8 @@
 """Token-bucket rate limit per tenant and client IP, shared by all replicas through Redis.
 
 The bucket holds `capacity` tokens and refills at `capacity / window` per second; each
-registration attempt takes one. The Lua script runs atomically in Redis and uses Redis's
-clock, so replicas with skewed clocks agree.
+registration attempt takes one. The Lua runs atomically in Redis (inside the admission
+script, `admission.py`) and uses Redis's clock, so replicas with skewed clocks agree.
 """
 
 from __future__ import annotations
@@ -11,34 +11,33 @@ import ipaddress
 import math
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
-# KEYS[1] bucket; ARGV[1] capacity, ARGV[2] window seconds. Returns {allowed, retry_after_ms}.
-_BUCKET = """
-local capacity = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local rate = capacity / (window * 1000)
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil then
-  tokens = capacity
-  ts = now
+# A Lua function, composed into scripts: takes one token from the bucket at `key`.
+# Returns allowed (1/0) and, when refused, the milliseconds until a token is back.
+TAKE_TOKEN_LUA = """
+local function take_token(key, capacity, window)
+  local rate = capacity / (window * 1000)
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1])
+  local ts = tonumber(state[2])
+  if tokens == nil then
+    tokens = capacity
+    ts = now
+  end
+  tokens = math.min(capacity, tokens + (now - ts) * rate)
+  local allowed = 0
+  local retry = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  else
+    retry = math.ceil((1 - tokens) / rate)
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('PEXPIRE', key, window * 2000)
+  return allowed, retry
 end
-tokens = math.min(capacity, tokens + (now - ts) * rate)
-local allowed = 0
-local retry = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  retry = math.ceil((1 - tokens) / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], window * 2000)
-return {allowed, retry}
 """
 
 
@@ -59,15 +58,12 @@ class RateDecision:
     allowed: bool
     retry_after_seconds: int
 
+    @classmethod
+    def from_script(cls, allowed: object, retry_ms: object) -> RateDecision:
+        if int(str(allowed)):
+            return cls(True, 0)
+        return cls(False, max(1, math.ceil(int(str(retry_ms)) / 1000)))
 
-class RateLimiter:
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self._script = redis.register_script(_BUCKET)
-        self._prefix = prefix
 
-    async def take(self, scope: str, key: str, capacity: int, window: int) -> RateDecision:
-        result = await self._script(
-            keys=[f"{self._prefix}ratelimit:{scope}:{key}"], args=[capacity, window]
-        )
-        allowed, retry_ms = int(result[0]), int(result[1])
-        return RateDecision(bool(allowed), max(1, math.ceil(retry_ms / 1000)) if not allowed else 0)
+def bucket_key(prefix: str, scope: str, client: str) -> str:
+    return f"{prefix}ratelimit:{scope}:{client}"

@@ -1,9 +1,11 @@
 """`POST /oidc/register`: open dynamic client registration (RFC 7591 §3, OIDC DCR §3).
 
 The handler is the sequence of its checks, in this order: the tenant's gate (one settings
-snapshot decides the whole request), the per-IP rate limit, the JSON body, the
-Idempotency-Key, the client metadata, the tenant's client cap; then the client is stored
-and its information returned once, with its secrets.
+snapshot decides the whole request), the per-IP rate limit (which, in the same Redis round
+trip, holds a tentative place under the tenant's client cap), the JSON body, the
+Idempotency-Key, the client metadata, the cap (the slow path, only when no place is held
+yet); then the client is stored and its information returned once, with its secrets. A
+place held by a request that stores no client is handed back.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..clients.repository import metadata_fields
 from ..clients.representation import client_information
 from ..http_json import read_json
 from ..idempotency import Replay, fingerprint, validate_key
-from ..keys import CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY, RATE_LIMITER
+from ..keys import ADMITTER, CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY
 from ..policy import RegistrationPolicy
 from ..settings_gate import GateState
 from .metadata import ClientMetadataError, validate_client_metadata
@@ -57,16 +59,24 @@ async def check_gate(request: web.Request) -> RegistrationPolicy:
     return RegistrationPolicy.from_snapshot(decision.snapshot)
 
 
-async def check_rate_limit(request: web.Request, policy: RegistrationPolicy) -> None:
+class CapSlot:
+    """Whether this request holds a place under the client cap that no client owns yet."""
+
+    def __init__(self, held: bool) -> None:
+        self.held = held
+
+
+async def admit(request: web.Request, policy: RegistrationPolicy) -> CapSlot:
+    """The per-IP rate limit; a place under the cap comes with it when one is free."""
     try:
-        decision = await request.app[RATE_LIMITER].take(
+        admission = await request.app[ADMITTER].admit(
             f"register:{request[TENANT].id}",
             client_key(request[ORIGIN].client_ip),
-            policy.rate_limit_requests,
-            policy.rate_limit_window_seconds,
+            request[TENANT].id,
+            requests=policy.rate_limit_requests,
+            window_seconds=policy.rate_limit_window_seconds,
+            max_clients=policy.max_clients,
         )
-    except OAuthError:
-        raise
     except Exception as exc:  # Redis down: the limit cannot be enforced, so refuse.
         raise OAuthError(
             "temporarily_unavailable",
@@ -74,13 +84,14 @@ async def check_rate_limit(request: web.Request, policy: RegistrationPolicy) -> 
             status=503,
             headers={"Retry-After": RETRY_AFTER_UNKNOWN},
         ) from exc
-    if not decision.allowed:
+    if not admission.rate.allowed:
         raise OAuthError(
             "too_many_requests",
             "Too many registration requests from this address; retry later",
             status=429,
-            headers={"Retry-After": str(decision.retry_after_seconds)},
+            headers={"Retry-After": str(admission.rate.retry_after_seconds)},
         )
+    return CapSlot(admission.slot_reserved)
 
 
 def check_metadata(body: Any, policy: RegistrationPolicy) -> dict[str, Any]:
@@ -90,8 +101,10 @@ def check_metadata(body: Any, policy: RegistrationPolicy) -> dict[str, Any]:
         raise OAuthError(exc.error, exc.description) from exc
 
 
-async def reserve_slot(request: web.Request, policy: RegistrationPolicy) -> None:
+async def reserve_slot(request: web.Request, policy: RegistrationPolicy, slot: CapSlot) -> None:
     """Take a place under the tenant's cap, evicting a never-used client before refusing."""
+    if slot.held:
+        return
     clients = request.app[CLIENTS]
     cap = request.app[CLIENT_CAP]
     tenant_id = request[TENANT].id
@@ -100,6 +113,7 @@ async def reserve_slot(request: web.Request, policy: RegistrationPolicy) -> None
         return await clients.count_dynamic(tenant_id)
 
     if await cap.reserve(tenant_id, policy.max_clients, count):
+        slot.held = True
         return
     # Concurrent registrations race for the same oldest candidates: try a few.
     redis = request.app[REDIS]
@@ -119,10 +133,11 @@ async def reserve_slot(request: web.Request, policy: RegistrationPolicy) -> None
             "This tenant has reached its limit of dynamically registered clients",
             status=403,
         )
+    slot.held = True
 
 
 async def create_client(
-    request: web.Request, metadata: dict[str, Any]
+    request: web.Request, metadata: dict[str, Any], slot: CapSlot
 ) -> tuple[dict[str, Any], int]:
     tenant_id = request[TENANT].id
     client_id = new_client_id()
@@ -143,11 +158,8 @@ async def create_client(
         "last_used_at": None,
         "reaped_at": None,
     }
-    try:
-        await request.app[CLIENTS].insert(doc)
-    except BaseException:
-        await request.app[CLIENT_CAP].release(tenant_id)  # the reserved slot stays free
-        raise
+    await request.app[CLIENTS].insert(doc)
+    slot.held = False  # the stored client owns the place now
     request.app[CLIENT_EVENTS].emit(CLIENT_REGISTERED, tenant_id, client_id)
     body = client_information(
         doc, request[ORIGIN], client_secret=secret, registration_access_token=access_token
@@ -161,13 +173,23 @@ def _respond(status: int, body: dict[str, Any]) -> web.Response:
 
 async def register(request: web.Request) -> web.Response:
     policy = await check_gate(request)
-    await check_rate_limit(request, policy)
+    slot = await admit(request, policy)
+    try:
+        return await _register_admitted(request, policy, slot)
+    finally:
+        if slot.held:  # no client was stored: the place is free again
+            await request.app[CLIENT_CAP].release(request[TENANT].id)
+
+
+async def _register_admitted(
+    request: web.Request, policy: RegistrationPolicy, slot: CapSlot
+) -> web.Response:
     body = await read_json(request)
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is None:
         metadata = check_metadata(body, policy)
-        await reserve_slot(request, policy)
-        answer, status = await create_client(request, metadata)
+        await reserve_slot(request, policy, slot)
+        answer, status = await create_client(request, metadata, slot)
         return _respond(status, answer)
 
     key = validate_key(idempotency_key)
@@ -179,8 +201,8 @@ async def register(request: web.Request) -> web.Response:
         return _respond(replay.status, replay.body)
     try:
         metadata = check_metadata(body, policy)
-        await reserve_slot(request, policy)
-        answer, status = await create_client(request, metadata)
+        await reserve_slot(request, policy, slot)
+        answer, status = await create_client(request, metadata, slot)
     except BaseException:
         await store.abandon(tenant_id, key)  # a failed attempt may be retried with the key
         raise
