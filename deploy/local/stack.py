@@ -184,51 +184,49 @@ def stop_from_pidfiles(state: Path) -> None:
             pidfile.unlink(missing_ok=True)
 
 
-def demo_tenant(config: StackConfig) -> dict[str, str] | None:
-    """Create the `localhost` tenant if absent; its credentials are kept in the state folder."""
+def demo_tenant(config: StackConfig) -> dict[str, str]:
+    """Create the `localhost` tenant if absent; its credentials are kept in the state folder
+    (and replaced by a new secret if that file was lost: only a hash of the old one exists)."""
     creds_file = config.state / "demo-tenant.json"
     env = dict(os.environ)
     env.update(config.env)
     env["KEY_ENCRYPTION_KEY"] = key_encryption_key(config)
-    result = subprocess.run(
-        [
-            config.python,
-            "-m",
-            "tenant_settings_service",
-            "create-tenant",
-            "--domain",
-            "localhost",
-            "--name",
-            "Demo tenant",
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [config.python, "-m", "tenant_settings_service", *args, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    result = cli("create-tenant", "--domain", "localhost", "--name", "Demo tenant")
+    if result.returncode == 0:
+        say("created the demo tenant for domain 'localhost'")
+    elif "already exists" not in result.stderr:
+        raise RuntimeError(f"creating the demo tenant failed: {result.stderr.strip()}")
+    elif creds_file.exists():
+        say("demo tenant 'localhost' already exists")
+    else:
+        result = cli("rotate-management-secret", "--domain", "localhost")
+        if result.returncode != 0:
+            raise RuntimeError(f"renewing the demo credentials failed: {result.stderr.strip()}")
+        say("demo tenant 'localhost' exists, its credentials file was gone: issued a new secret")
     if result.returncode == 0:
         creds_file.write_text(result.stdout)
         creds_file.chmod(0o600)
-        say("created the demo tenant for domain 'localhost'")
-    elif "already exists" in result.stderr:
-        say("demo tenant 'localhost' already exists")
-    else:
-        raise RuntimeError(f"creating the demo tenant failed: {result.stderr.strip()}")
-    if creds_file.exists():
-        data: dict[str, str] = json.loads(creds_file.read_text())
-        return data
-    return None
+    data: dict[str, str] = json.loads(creds_file.read_text())
+    return data
 
 
-def print_welcome(config: StackConfig, creds: dict[str, str] | None) -> None:
+def print_welcome(config: StackConfig, creds: dict[str, str]) -> None:
     base = f"http://localhost:{config.gateway_port}"
     print(f"""
 ================================================================================
  The OpenID provider runs behind the gateway at {base}/
-================================================================================""")
-    if creds:
-        print(f"""
+================================================================================
+
  Demo tenant 'localhost' — Management API client (first-party, machine-to-machine):
    client_id:     {creds["client_id"]}
    client_secret: {creds["client_secret"]}
@@ -245,11 +243,6 @@ def print_welcome(config: StackConfig, creds: dict[str, str] | None) -> None:
 
    curl -s -X POST {base}/oidc/register -H 'content-type: application/json' \\
      -d '{{"client_name":"My Dynamic Application","redirect_uris":["https://application.example.com/callback"]}}'""")
-    else:
-        print(
-            " The demo tenant exists but its credentials file is gone "
-            f"({config.state / 'demo-tenant.json'}); reset with: make stop && rm -rf .local"
-        )
     print("\n Logs: .local/logs/   Stop: Ctrl-C here, or 'make stop' from another shell.\n")
 
 

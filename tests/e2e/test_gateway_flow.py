@@ -178,3 +178,55 @@ async def test_newcomer_flow_flag_on_then_off(gateway: Gateway) -> None:
     }
     status, metadata = await gateway.call("GET", "/.well-known/openid-configuration")
     assert "registration_endpoint" not in metadata
+
+
+@pytest.mark.parametrize(
+    ("path", "size", "shape"),
+    [
+        # Over the service's own limit: the service answers, in its endpoint's format.
+        ("/oidc/register", 70 * 1024, "oauth"),
+        ("/api/v2/tenants/settings", 70 * 1024, "management"),
+        # Over the gateway's backstop: the gateway answers, in JSON too.
+        ("/oidc/register", 2 * 1024 * 1024, "oauth"),
+    ],
+)
+async def test_oversized_bodies_get_a_json_413_through_the_gateway(
+    gateway: Gateway, path: str, size: int, shape: str
+) -> None:
+    token = await _token(gateway)
+    body = b'{"client_name":"' + b"x" * size + b'"}'
+    headers = {"Host": gateway.origin.removeprefix("http://"), "Content-Type": "application/json"}
+    method = "POST"
+    if path.startswith("/api/v2/"):
+        method = "PATCH"
+        headers["Authorization"] = f"Bearer {token}"
+    await _set_registration(gateway, token, True)  # else the gate answers 403 first
+    try:
+        async with gateway.session.request(
+            method, f"{gateway.base}{path}", data=body, headers=headers
+        ) as response:
+            assert response.status == 413
+            assert response.content_type == "application/json"
+            answer = await response.json()
+    finally:
+        await _set_registration(gateway, token, False)
+    if shape == "oauth":
+        assert answer["error"] in {"invalid_request", "invalid_client_metadata"}
+        assert answer["error_description"]
+    else:
+        assert answer["statusCode"] == 413 and answer["message"]
+
+
+async def _set_registration(gw: Gateway, token: str, enabled: bool) -> None:
+    status, _ = await gw.call(
+        "PATCH",
+        "/api/v2/tenants/settings",
+        json={
+            "flags": {"enable_dynamic_client_registration": enabled},
+            # Room for the probes below, after the newcomer flow used the default budget.
+            "dynamic_client_registration": {"rate_limit": {"requests": 600, "window_seconds": 60}},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert status == 200
+    await _wait_for_state(gw, 201 if enabled else 403)

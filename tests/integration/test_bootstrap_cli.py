@@ -100,3 +100,38 @@ async def test_malformed_kek_is_a_clear_error(settings_for: SettingsFactory) -> 
     code, _, err = await _cli(env, "create-tenant", "--domain", "badkek.example")
     assert code == 2
     assert "KEY_ENCRYPTION_KEY" in err and "Traceback" not in err
+
+
+async def test_rotate_management_secret_replaces_a_lost_secret(
+    settings_for: SettingsFactory,
+) -> None:
+    settings = settings_for("tenant-settings")
+    env = settings_env(settings)
+    code, out, err = await _cli(env, "create-tenant", "--domain", "lost.example", "--json")
+    assert code == 0, err
+    created = json.loads(out)
+
+    code, out, err = await _cli(
+        env, "rotate-management-secret", "--domain", "Lost.Example", "--json"
+    )
+    assert code == 0, err
+    rotated = json.loads(out)
+    assert rotated["client_id"] == created["client_id"]
+    assert rotated["tenant_id"] == created["tenant_id"]
+    assert rotated["client_secret"] != created["client_secret"]
+
+    client = open_client(settings.mongodb_url)
+    try:
+        stored = await client[settings.mongodb_database][Collections.CLIENTS].find_one(
+            {"_id": created["client_id"]}
+        )
+    finally:
+        await client.close()
+    assert stored is not None
+    assert rotated["client_secret"] not in json.dumps(stored, default=str)
+    assert verify_secret(rotated["client_secret"], stored["client_secret_hash"])
+    assert not verify_secret(created["client_secret"], stored["client_secret_hash"])
+
+    code, _, err = await _cli(env, "rotate-management-secret", "--domain", "nobody.example")
+    assert code == 1
+    assert "no tenant" in err and "Traceback" not in err

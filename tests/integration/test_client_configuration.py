@@ -46,7 +46,7 @@ async def _register(dcr: Dcr, body: dict[str, Any] | None = None) -> dict[str, A
     return result
 
 
-async def test_read_returns_the_registration_without_secrets(dcr: Dcr) -> None:
+async def test_read_returns_the_registration_and_its_token_but_no_secret(dcr: Dcr) -> None:
     client = await _register(dcr)
     status, body, headers = await _call(
         dcr, "GET", client["client_id"], client["registration_access_token"]
@@ -56,7 +56,10 @@ async def test_read_returns_the_registration_without_secrets(dcr: Dcr) -> None:
     assert body["client_id"] == client["client_id"]
     assert body["redirect_uris"] == BASE["redirect_uris"]
     assert body["registration_client_uri"] == client["registration_client_uri"]
-    assert "client_secret" not in body and "registration_access_token" not in body
+    # RFC 7592 §3: the registration access token is part of every client information
+    # response; the secret is stored hashed only and is not repeated.
+    assert body["registration_access_token"] == client["registration_access_token"]
+    assert "client_secret" not in body
 
 
 async def test_update_replaces_metadata_and_rotates_the_token(dcr: Dcr) -> None:

@@ -1,4 +1,6 @@
-"""`tenant-settings [serve]` runs the service; `tenant-settings create-tenant` bootstraps one."""
+"""`tenant-settings [serve]` runs the service; `tenant-settings create-tenant` bootstraps a
+tenant; `tenant-settings rotate-management-secret` replaces its Management API client's
+secret (the one printed at creation is stored only hashed)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ from oidc_common.mongo import open_client
 from oidc_common.service import run
 
 from .app import create_app
-from .bootstrap import TenantExistsError, create_tenant
+from .bootstrap import (
+    BootstrapResult,
+    TenantExistsError,
+    TenantNotFoundError,
+    create_tenant,
+    rotate_management_secret,
+)
 
 SERVICE = "tenant-settings"
 
@@ -25,6 +33,25 @@ async def _create_tenant(settings: Settings, domain: str, name: str | None, as_j
         result = await create_tenant(client[settings.mongodb_database], domain, kek, name)
     finally:
         await client.close()
+    _print_credentials(
+        result, f"Created tenant {result.tenant_id} for domain {result.domain}", as_json
+    )
+    return 0
+
+
+async def _rotate_secret(settings: Settings, domain: str, as_json: bool) -> int:
+    client = open_client(settings.mongodb_url)
+    try:
+        result = await rotate_management_secret(client[settings.mongodb_database], domain)
+    finally:
+        await client.close()
+    _print_credentials(
+        result, f"New Management API client secret for domain {result.domain}", as_json
+    )
+    return 0
+
+
+def _print_credentials(result: BootstrapResult, headline: str, as_json: bool) -> None:
     if as_json:
         print(
             json.dumps(
@@ -36,12 +63,11 @@ async def _create_tenant(settings: Settings, domain: str, name: str | None, as_j
                 }
             )
         )
-    else:
-        print(f"Created tenant {result.tenant_id} for domain {result.domain}")
-        print("Management API client (shown once; the secret is stored hashed):")
-        print(f"  client_id:     {result.client_id}")
-        print(f"  client_secret: {result.client_secret}")
-    return 0
+        return
+    print(headline)
+    print("Management API client (shown once; the secret is stored hashed):")
+    print(f"  client_id:     {result.client_id}")
+    print(f"  client_secret: {result.client_secret}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--domain", required=True, help="the tenant's domain (its Host)")
     create.add_argument("--name", help="friendly name (defaults to the domain)")
     create.add_argument("--json", action="store_true", help="print the result as JSON")
+    rotate = commands.add_parser(
+        "rotate-management-secret",
+        help="replace the secret of a tenant's Management API client (the old one stops working)",
+    )
+    rotate.add_argument("--domain", required=True, help="the tenant's domain")
+    rotate.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
 
     try:
@@ -68,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"{SERVICE}: configuration error: {exc}", file=sys.stderr)
             return 2
+    if args.command == "rotate-management-secret":
+        try:
+            return asyncio.run(_rotate_secret(settings, args.domain, args.json))
+        except TenantNotFoundError as exc:
+            print(f"{SERVICE}: {exc}; nothing was changed", file=sys.stderr)
+            return 1
     configure_logging(SERVICE, settings.log_level)
     run(create_app(settings), settings)
     return 0

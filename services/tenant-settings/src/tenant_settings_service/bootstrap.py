@@ -3,7 +3,8 @@
 Creates the tenant (the unique domain index makes a second run fail cleanly), its settings
 with registration off, an RSA signing key sealed under the key-encryption key, the
 Management API resource server, and a first-party machine-to-machine client granted the
-Management API scopes. The client secret is returned once and stored only as a hash.
+Management API scopes. The client secret is returned once and stored only as a hash, so a
+lost one is replaced, not recovered (`rotate_management_secret`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from .defaults import default_settings
 
 class TenantExistsError(Exception):
     """A tenant with this domain already exists."""
+
+
+class TenantNotFoundError(Exception):
+    """No tenant (or no Management API client of its bootstrap) for this domain."""
 
 
 @dataclass(frozen=True)
@@ -133,3 +138,38 @@ async def create_tenant(
         await db[Collections.TENANTS].delete_one({"_id": tenant_id})
         raise
     return BootstrapResult(tenant_id, domain, client_id, client_secret, key.kid)
+
+
+async def rotate_management_secret(db: AsyncDatabase[Document], domain: str) -> BootstrapResult:
+    """A new secret for the tenant's bootstrap Management API client; the old one stops
+    working at once. For an operator who lost the secret printed at creation."""
+    domain = domain.strip().lower()
+    tenant = await db[Collections.TENANTS].find_one({"domain": domain})
+    if tenant is None:
+        raise TenantNotFoundError(f"no tenant for domain {domain!r}")
+    client = await db[Collections.CLIENTS].find_one(
+        {
+            "tenant_id": tenant["_id"],
+            "is_first_party": True,
+            "dynamic": False,
+            "grant_types": "client_credentials",
+        },
+        sort=[("created_at", 1)],
+    )
+    if client is None:
+        raise TenantNotFoundError(f"tenant {domain!r} has no Management API client")
+    client_secret = new_secret()
+    await db[Collections.CLIENTS].update_one(
+        {"_id": client["_id"]},
+        {"$set": {"client_secret_hash": hash_secret(client_secret), "updated_at": _now()}},
+    )
+    key = await db[Collections.SIGNING_KEYS].find_one(
+        {"tenant_id": tenant["_id"], "status": "current"}
+    )
+    return BootstrapResult(
+        tenant["_id"], domain, client["_id"], client_secret, key["kid"] if key else ""
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

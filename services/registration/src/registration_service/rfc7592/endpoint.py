@@ -51,10 +51,14 @@ async def _policy(request: web.Request) -> RegistrationPolicy:
     return policy
 
 
-async def _authenticated_client(request: web.Request) -> Document:
+def _presented_token(request: web.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _authenticated_client(request: web.Request) -> Document:
+    token = _presented_token(request)
+    if not token:
         raise OAuthError(
             "invalid_token",
             "A registration access token is required",
@@ -74,7 +78,12 @@ async def _authenticated_client(request: web.Request) -> Document:
 async def read_client(request: web.Request) -> web.Response:
     await _policy(request)
     doc = await _authenticated_client(request)
-    return json_response(client_information(doc, request[ORIGIN]), headers=NO_STORE)
+    # RFC 7592 §3: the response carries the (unchanged) registration access token; the
+    # client secret exists only as a hash and is not repeated.
+    body = client_information(
+        doc, request[ORIGIN], registration_access_token=_presented_token(request)
+    )
+    return json_response(body, headers=NO_STORE)
 
 
 async def update_client(request: web.Request) -> web.Response:
