@@ -86,7 +86,9 @@ async def test_missing_and_malformed_tokens(ctx: Ctx) -> None:
 
 async def test_alg_none_is_rejected(ctx: Ctx) -> None:
     kid, _ = await tenant_signing_key(ctx.settings, ctx.tenant_id)
-    unsigned = f"{_b64({'alg': 'none', 'kid': kid})}.{_b64(management_claims(ISSUER))}."
+    # Typed as an access token, so only the algorithm handling can refuse it.
+    header = {"alg": "none", "typ": "at+jwt", "kid": kid}
+    unsigned = f"{_b64(header)}.{_b64(management_claims(ISSUER))}."
     await _assert_invalid(ctx, unsigned)
 
 
@@ -96,7 +98,7 @@ async def test_hs256_signed_with_the_public_key_is_rejected(ctx: Ctx) -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     # Classic algorithm confusion: HMAC keyed with the public key the verifier holds.
-    header = _b64({"alg": "HS256", "typ": "JWT", "kid": kid})
+    header = _b64({"alg": "HS256", "typ": "at+jwt", "kid": kid})
     payload = _b64(management_claims(ISSUER))
     signature = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     forged = f"{header}.{payload}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"

@@ -219,16 +219,25 @@ async def test_cors_preflight_and_headers(dcr_open: Dcr) -> None:
 
 
 async def test_registration_while_the_flag_flips_is_consistent(dcr_open: Dcr) -> None:
-    """Every answer is either a full 201 or the disabled 403, never a mix or an error."""
+    """One settings snapshot decides a request: every answer is a full 201 or the disabled
+    403. Each flip changes the policy too, so that a request deciding the flag from one
+    version and its policy from another would be refused with a 400 instead."""
+    confidential = {**SEED_EXAMPLE, "token_endpoint_auth_method": "client_secret_post"}
 
     async def flip() -> None:
         for enabled in (False, True, False, True, False):
-            await dcr_open.set_registration(enabled)
+            methods = ["client_secret_post"] if enabled else ["none"]
+            await dcr_open.patch_settings(
+                {
+                    "flags": {"enable_dynamic_client_registration": enabled},
+                    "dynamic_client_registration": {"allowed_token_endpoint_auth_methods": methods},
+                }
+            )
 
     async def hammer() -> list[tuple[int, Any]]:
         results = []
         for _ in range(40):
-            status, body, _ = await dcr_open.register(SEED_EXAMPLE)
+            status, body, _ = await dcr_open.register(confidential)
             results.append((status, body))
         return results
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aio_pika
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
@@ -215,18 +216,49 @@ async def test_patch_while_broker_is_down_is_published_when_it_returns(
         ):
             gate = app[GATE]
             assert await eventually(lambda: _state_is(gate, tenant.tenant_id, GateState.DISABLED))
-            await proxy.cut()  # the broker is gone for the tenant-settings service
-            version = await api.set_flag(True)  # still acknowledged
-            assert version == 2
-
+            # A listener of our own, straight on the broker: the event must really be sent.
+            listener = await aio_pika.connect(registration_settings.rabbitmq_url)
+            channel = await listener.channel()
+            exchange = await channel.declare_exchange(
+                registration_settings.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            events = await channel.declare_queue(exclusive=True)
+            await events.bind(exchange, TENANT_SETTINGS_UPDATED)
             mongo = open_client(registration_settings.mongodb_url)
-            doc = await mongo[registration_settings.mongodb_database][
+            settings_docs = mongo[registration_settings.mongodb_database][
                 Collections.TENANT_SETTINGS
-            ].find_one({"_id": tenant.tenant_id})
-            await mongo.close()
-            assert doc is not None and doc["pending_publish"] is True and doc["version"] == 2
+            ]
+            try:
+                await proxy.cut()  # the broker is gone for the tenant-settings service
+                version = await api.set_flag(True)  # still acknowledged
+                assert version == 2
+                doc = await settings_docs.find_one({"_id": tenant.tenant_id})
+                assert doc is not None and doc["pending_publish"] is True and doc["version"] == 2
 
-            await proxy.restore()
+                await proxy.restore()
+                published: list[int] = []
+
+                async def event_delivered() -> bool:
+                    message = await events.get(fail=False)
+                    if message is not None:
+                        await message.ack()
+                        event = Event.from_json(message.body)
+                        if event.tenant_id == tenant.tenant_id:
+                            published.append(event.version)
+                    return 2 in published
+
+                assert await eventually(event_delivered, timeout=30), (
+                    "the change stored while the broker was down was never published"
+                )
+
+                async def outbox_drained() -> bool:
+                    doc = await settings_docs.find_one({"_id": tenant.tenant_id})
+                    return doc is not None and not doc.get("pending_publish")
+
+                assert await eventually(outbox_drained)
+            finally:
+                await mongo.close()
+                await listener.close()
             assert await eventually(
                 lambda: _state_is(gate, tenant.tenant_id, GateState.ENABLED), timeout=30
             ), "the change stored while the broker was down never reached the cache"
