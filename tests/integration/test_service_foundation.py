@@ -135,8 +135,15 @@ async def test_readyz_reports_each_dependency(settings_for: SettingsFactory) -> 
             "rabbitmq": "up",
         }
         assert (await client.get("/healthz")).status == 200
+        assert (await client.request("PROPFIND", "/nowhere")).status in (404, 405)
         metrics = await (await client.get("/metrics")).text()
         assert 'http_requests_total{method="GET",route="/readyz"' in metrics
+        # Latency by route, method and status; a made-up method does not become a label.
+        assert (
+            'http_request_duration_seconds_count{method="GET",route="/readyz",'
+            'service="registration",status="200"}' in metrics
+        )
+        assert 'method="PROPFIND"' not in metrics and 'method="other"' in metrics
 
 
 async def test_readyz_reports_a_dependency_down(settings_for: SettingsFactory) -> None:

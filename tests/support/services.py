@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from oidc_common.config import Settings
 from oidc_common.mongo import open_client
+from registration_service.events.settings_consumer import shared_queue_name
 
 from .backing import BackingServices
 
@@ -73,7 +74,9 @@ async def cleanup_isolated(backing: BackingServices, tag: str) -> None:
     connection = await aio_pika.connect(backing.rabbitmq_url)
     async with connection:
         channel = await connection.channel()
-        await channel.exchange_delete(f"oidc.events.t_{tag}")
+        exchange = f"oidc.events.t_{tag}"
+        await channel.exchange_delete(exchange)
+        await channel.queue_delete(shared_queue_name(exchange))
 
 
 def with_overrides(settings: Settings, **changes: object) -> Settings:

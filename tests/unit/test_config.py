@@ -18,8 +18,10 @@ def test_to_env_round_trips_through_from_env() -> None:
             "KEY_ENCRYPTION_KEY": "A" * 43,
             "ACCESS_LOG": "0",
             "INSTANCE_ID": "r7",
+            "REAP_INTERVAL_SECONDS": "30",
         },
     )
+    assert original.reap_interval_seconds == 30
     assert Settings.from_env("registration", original.to_env()) == original
 
 
@@ -31,6 +33,8 @@ def test_to_env_round_trips_through_from_env() -> None:
         ("TRUSTED_PROXIES", "not-an-ip"),
         ("KEY_ENCRYPTION_KEY", "short"),
         ("ACCESS_TOKEN_TTL", "5"),
+        ("REAP_INTERVAL_SECONDS", "0"),
+        ("REAP_INTERVAL_SECONDS", "often"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(name: str, value: str) -> None:

@@ -78,6 +78,7 @@ class Settings:
     access_log: bool = True
     access_token_ttl: int = 3600
     instance_id: str = ""
+    reap_interval_seconds: int = 300
 
     @classmethod
     def from_env(cls, service_name: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +106,9 @@ class Settings:
                 "ACCESS_TOKEN_TTL", env.get("ACCESS_TOKEN_TTL", "3600"), 60, 86400
             ),
             instance_id=env.get("INSTANCE_ID", ""),
+            reap_interval_seconds=_parse_int(
+                "REAP_INTERVAL_SECONDS", env.get("REAP_INTERVAL_SECONDS", "300"), 1, 86400
+            ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -123,6 +127,7 @@ class Settings:
             "ACCESS_LOG": "1" if self.access_log else "0",
             "ACCESS_TOKEN_TTL": str(self.access_token_ttl),
             "INSTANCE_ID": self.instance_id,
+            "REAP_INTERVAL_SECONDS": str(self.reap_interval_seconds),
         }
         if self.key_encryption_key is not None:
             env["KEY_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(self.key_encryption_key).decode()

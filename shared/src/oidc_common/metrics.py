@@ -11,6 +11,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# Methods beyond the usual ones (WebDAV and others the parser accepts) share one label,
+# so no caller can mint series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class RequestMetrics:
     def __init__(self, service: str) -> None:
@@ -23,8 +27,8 @@ class RequestMetrics:
         )
         self.latency = Histogram(
             "http_request_duration_seconds",
-            "HTTP request latency by route and method",
-            ["service", "route", "method"],
+            "HTTP request latency by route, method and status",
+            ["service", "route", "method", "status"],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
@@ -46,9 +50,9 @@ class RequestMetrics:
                 route = request.match_info.route.resource
                 # Label by route template, never by raw path: client ids must not explode series.
                 label = route.canonical if route is not None else "unmatched"
-                self.requests.labels(self._service, label, request.method, str(status)).inc()
-                self.latency.labels(self._service, label, request.method).observe(
-                    time.perf_counter() - started
-                )
+                method = request.method if request.method in KNOWN_METHODS else "other"
+                labels = (self._service, label, method, str(status))
+                self.requests.labels(*labels).inc()
+                self.latency.labels(*labels).observe(time.perf_counter() - started)
 
         return record

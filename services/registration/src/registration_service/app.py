@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -41,7 +40,6 @@ from .rfc7592.endpoint import delete_client, read_client, update_client
 from .settings_gate import RegistrationGate
 
 OWNED_COLLECTIONS = (Collections.CLIENTS,)
-REAP_INTERVAL_SECONDS = float(os.environ.get("REAP_INTERVAL_SECONDS", "300"))
 
 
 async def _registration_context(app: web.Application) -> AsyncIterator[None]:
@@ -64,7 +62,7 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     app[ADMITTER] = Admitter(app[REDIS], settings.redis_prefix, cap)
     app[REAPER] = Reaper(clients, cache, events, cap, app[REDIS], settings.redis_prefix)
     await app[BROKER].subscribe(consumer.subscribe)
-    reaping = asyncio.create_task(app[REAPER].run_forever(REAP_INTERVAL_SECONDS))
+    reaping = asyncio.create_task(app[REAPER].run_forever(settings.reap_interval_seconds))
     yield
     reaping.cancel()
     with contextlib.suppress(asyncio.CancelledError):

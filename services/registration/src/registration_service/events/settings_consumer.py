@@ -50,6 +50,11 @@ def _snapshot(message: AbstractIncomingMessage) -> tuple[Event, SettingsSnapshot
     return event, SettingsSnapshot(event.tenant_id, event.version, settings)
 
 
+def shared_queue_name(exchange: str) -> str:
+    """The durable queue all replicas share (it outlives them: operators delete it)."""
+    return f"{exchange}.registration.settings-cache"
+
+
 class SettingsConsumer:
     def __init__(
         self,
@@ -83,7 +88,7 @@ class SettingsConsumer:
         shared_channel = await broker.new_channel()
         shared_queue = await broker.bind_queue(
             shared_channel,
-            f"{exchange}.registration.settings-cache",
+            shared_queue_name(exchange),
             [TENANT_SETTINGS_UPDATED],
             exclusive=False,
         )
