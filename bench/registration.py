@@ -306,6 +306,12 @@ def verdict(results: list[Result], baseline: dict[int, float], ceiling: float) -
         f"  CPU per registration: server {server_us:.0f} us, database {db_us:.0f} us; "
         f"database alone, batches of 16, no service in front: {ceiling:.0f} docs/s"
     )
+    if server_us:
+        print(
+            f"  at {server_us:.0f} us per registration the server's one core holds at most "
+            f"{1e6 / server_us:.0f} req/s; the machine's two cores, shared with the database "
+            f"({db_us:.0f} us), at most {2e6 / (server_us + db_us):.0f} req/s"
+        )
     if ceiling < target:
         print(
             f"  the database's own insert ceiling ({ceiling:.0f} docs/s) is below the target "
