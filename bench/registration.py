@@ -1,7 +1,8 @@
 """`make bench`: registration throughput and latency, next to a bare-aiohttp baseline.
 
 Runs, in one go and with the same load generator (wrk, one thread):
-  baseline             a bare aiohttp handler that parses the body and returns ids
+  baseline             a bare aiohttp handler that parses the body and returns ids (the
+                       better of two runs at each concurrency)
   register direct      one registration process, every client persisted to the database
   register gateway     the same, through the nginx gateway
   rejected direct      registration off: the 403 path
@@ -220,7 +221,12 @@ async def main(seconds: int, concurrencies: list[int], profile: bool) -> None:
             wrk(name, f"http://127.0.0.1:{port}/oidc/register", 4, 2)  # warm-up
             for c in concurrencies:
                 url = f"http://127.0.0.1:{port}/oidc/register"
-                results.append(wrk(name, url, c, seconds, run_meter))
+                result = wrk(name, url, c, seconds, run_meter)
+                if run_meter is baseline_meter:
+                    # A shared machine only ever slows a run down: the better of two runs is
+                    # the baseline's capacity (and the stricter yardstick for the others).
+                    result = max(result, wrk(name, url, c, seconds, run_meter), key=_rps)
+                results.append(result)
                 print(_row(results[-1]), flush=True)
         if profile:
             profile_server(registration.pid, reg_port, seconds)
@@ -317,6 +323,10 @@ def verdict(results: list[Result], baseline: dict[int, float], ceiling: float) -
             f"  the database's own insert ceiling ({ceiling:.0f} docs/s) is below the target "
             f"rate: no registration service in front of it can reach the target here"
         )
+
+
+def _rps(result: Result) -> float:
+    return result.rps
 
 
 def per_request_us(cpu_percent: float, rps: float) -> float:
