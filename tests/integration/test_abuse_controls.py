@@ -12,8 +12,11 @@ import pytest
 from redis.asyncio import Redis
 
 from authorize_service.app import create_app as create_authorize_app
+from authorize_service.client_auth import mark_used
+from oidc_common.errors import OAuthError
 from oidc_common.mongo import Collections, open_client
-from registration_service.keys import CLIENT_CAP, REAPER
+from registration_service.clients.repository import idle_filter, never_used_filter
+from registration_service.keys import CLIENT_CAP, CLIENTS, REAPER
 from tests.conftest import SettingsFactory
 from tests.support.registration import HOST, Dcr, dcr_stack
 from tests.support.services import serve
@@ -238,3 +241,48 @@ async def test_cap_holds_under_concurrent_registrations(dcr: Dcr) -> None:
         await mongo.close()
     assert live == 5
     assert stored == 10  # 5 tombstones, every answered registration was stored
+
+
+async def test_a_client_used_after_selection_is_not_reaped(dcr: Dcr) -> None:
+    """The reaper re-checks, in its conditional update, what it selected the client by."""
+    client_id = (await dcr.register(BODY))[1]["client_id"]
+    repository = dcr.registration_app[CLIENTS]
+    now = dt.datetime.now(dt.UTC)
+    mongo, clients = await _clients(dcr)
+    try:
+        old = now - dt.timedelta(days=400)
+        await clients.update_one({"_id": client_id}, {"$set": {"last_used_at": old}})
+        idle = idle_filter(dcr.tenant_id, now - dt.timedelta(days=90))
+        assert await repository.idle_since(dcr.tenant_id, now - dt.timedelta(days=90), 10) == [
+            client_id
+        ]
+        # Used between the selection and the reap: it must survive.
+        await clients.update_one({"_id": client_id}, {"$set": {"last_used_at": now}})
+        assert await repository.reap(client_id, still_matching=idle) is False
+        assert (
+            await repository.reap(client_id, still_matching=never_used_filter(dcr.tenant_id))
+            is False
+        )
+        assert (await clients.find_one({"_id": client_id}))["reaped_at"] is None
+    finally:
+        await mongo.close()
+
+
+async def test_no_token_for_a_client_reaped_while_it_authenticates(dcr: Dcr) -> None:
+    """Authentication read a live client, then the reaper won: marking the use, which
+    comes before any token is minted, finds a tombstone and refuses."""
+    client_id = (await dcr.register(BODY))[1]["client_id"]
+    mongo, clients = await _clients(dcr)
+    try:
+        db = mongo[dcr.settings.mongodb_database]
+        await mark_used(db, dcr.tenant_id, client_id, None)  # live: accepted, and recorded
+        assert (await clients.find_one({"_id": client_id}))["last_used_at"] is not None
+        await clients.update_one(
+            {"_id": client_id}, {"$set": {"reaped_at": dt.datetime.now(dt.UTC)}}
+        )
+        with pytest.raises(OAuthError) as refused:
+            await mark_used(db, dcr.tenant_id, client_id, None)
+        assert refused.value.error == "invalid_client"
+        assert "register it again" in refused.value.description
+    finally:
+        await mongo.close()

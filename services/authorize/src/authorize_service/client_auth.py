@@ -4,12 +4,15 @@ A confidential client authenticates with its secret, either in an HTTP Basic Aut
 header (`client_secret_basic`) or in the body (`client_secret_post`); a public client
 (`token_endpoint_auth_method` `none`) only names itself with `client_id`. Clients are looked
 up within the request's tenant only, so a client of one tenant does not exist for another.
+An authenticated client is marked as used before any token is minted for it (see
+`mark_used`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
@@ -63,6 +66,9 @@ class AuthenticatedClient:
     def grant_types(self) -> frozenset[str]:
         value = self.document.get("grant_types")
         return frozenset(str(item) for item in value) if isinstance(value, list) else frozenset()
+
+
+REAPED = "This client was deleted after a period of inactivity; register it again"
 
 
 def basic_challenge(realm: str) -> dict[str, str]:
@@ -138,10 +144,7 @@ async def authenticate_client(
     if document.get("reaped_at") is not None:
         # The registration service removed this dynamically registered client for disuse;
         # its id is unguessable, so saying so reveals nothing and tells it what to do.
-        raise invalid_client(
-            "This client was deleted after a period of inactivity; register it again",
-            realm=challenge_realm,
-        )
+        raise invalid_client(REAPED, realm=challenge_realm)
     client = AuthenticatedClient(presented.client_id, presented.method, document)
     if client.is_public:
         if presented.client_secret is not None:
@@ -149,13 +152,30 @@ async def authenticate_client(
                 "A public client (token_endpoint_auth_method none) must not present a secret",
                 realm=challenge_realm,
             )
-        return client
     # A confidential client may use either secret method, whichever it registered.
-    if presented.client_secret is None or not verify_secret(
+    elif presented.client_secret is None or not verify_secret(
         presented.client_secret, document.get("client_secret_hash")
     ):
         raise invalid_client("Client authentication failed", realm=challenge_realm)
+    await mark_used(db, tenant_id, client.client_id, challenge_realm)
     return client
+
+
+async def mark_used(
+    db: AsyncDatabase[Document], tenant_id: str, client_id: str, realm: str | None
+) -> None:
+    """Record the use (the reaper reads `last_used_at`), only while the client is live.
+
+    The reaper's tombstoning update requires `last_used_at` to be unset or old, and this one
+    requires no tombstone: whichever of the two lands second matches nothing, so a client is
+    never reaped while a token is being issued to it.
+    """
+    result = await db[Collections.CLIENTS].update_one(
+        {"_id": client_id, "tenant_id": tenant_id, "reaped_at": None},
+        {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}},
+    )
+    if result.matched_count == 0:
+        raise invalid_client(REAPED, realm=realm)
 
 
 async def authenticate(request: web.Request, params: TokenRequest) -> AuthenticatedClient:

@@ -10,16 +10,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from oidc_common.errors import NO_STORE, OAuthError, json_response
-from oidc_common.mongo import Collections
-from oidc_common.service import DB
-from oidc_common.tenancy import TENANT
 
 from . import authorization_code_grant, client_credentials_grant
 from .client_auth import AuthenticatedClient, authenticate
@@ -50,21 +46,12 @@ def check_grant_allowed(client: AuthenticatedClient, grant_type: str) -> None:
         )
 
 
-async def record_client_use(request: web.Request, client: AuthenticatedClient) -> None:
-    # Idle-client reaping (registration policy) reads last_used_at.
-    await request.app[DB][Collections.CLIENTS].update_one(
-        {"_id": client.client_id, "tenant_id": request[TENANT].id},
-        {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}},
-    )
-
-
 async def token_endpoint(request: web.Request) -> web.Response:
     params = await read_token_request(request)
     grant_type, grant = supported_grant(params)
     client = await authenticate(request, params)
     check_grant_allowed(client, grant_type)
     body = await grant(request, client, params)
-    await record_client_use(request, client)
     return json_response(body, headers=NO_STORE)
 
 

@@ -21,7 +21,7 @@ from oidc_common.events import CLIENT_DELETED
 from oidc_common.locks import claim_once
 from oidc_common.settings_cache import SettingsCache
 
-from ..clients.repository import ClientRepository
+from ..clients.repository import ClientRepository, idle_filter, never_used_filter
 from ..events.client_events import ClientEvents
 from ..policy import RegistrationPolicy
 from .client_cap import ClientCap
@@ -65,18 +65,20 @@ class Reaper:
         policy = RegistrationPolicy.from_snapshot(snapshot)
         report = ReapReport()
         unused_cutoff = now - dt.timedelta(hours=policy.unused_client_ttl_hours)
+        unused = never_used_filter(tenant_id, unused_cutoff)
         for client_id in await self._clients.never_used(tenant_id, BATCH, unused_cutoff):
             if not await claim_once(self._redis, f"{self._prefix}evicting:{client_id}"):
                 continue  # a registration is evicting it right now
-            if await self._clients.reap(tenant_id, client_id, only_never_used=True):
+            if await self._clients.reap(client_id, still_matching=unused):
                 await self._cap.release(tenant_id)
                 self._events.emit(CLIENT_DELETED, tenant_id, client_id, "never_used")
                 report.never_used += 1
         idle_cutoff = now - dt.timedelta(days=policy.idle_client_ttl_days)
+        idle = idle_filter(tenant_id, idle_cutoff)
         for client_id in await self._clients.idle_since(tenant_id, idle_cutoff, BATCH):
             if not await claim_once(self._redis, f"{self._prefix}evicting:{client_id}"):
                 continue
-            if await self._clients.reap(tenant_id, client_id, only_never_used=False):
+            if await self._clients.reap(client_id, still_matching=idle):
                 await self._cap.release(tenant_id)
                 self._events.emit(CLIENT_DELETED, tenant_id, client_id, "idle")
                 report.idle += 1

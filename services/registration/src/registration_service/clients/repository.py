@@ -31,6 +31,28 @@ MIRRORED_FIELDS = (
 LIVE = {"reaped_at": None}
 
 
+def never_used_filter(tenant_id: str, created_before: dt.datetime | None = None) -> Document:
+    """Live dynamic clients never used (registered before `created_before`, if given)."""
+    query: Document = {"tenant_id": tenant_id, "dynamic": True, "last_used_at": None, **LIVE}
+    if created_before is not None:
+        query["created_at"] = {"$lt": created_before}
+    return query
+
+
+def idle_filter(tenant_id: str, before: dt.datetime) -> Document:
+    """Live dynamic clients last used before `before` whose users hold no live refresh token."""
+    return {
+        "tenant_id": tenant_id,
+        "dynamic": True,
+        "last_used_at": {"$lt": before},
+        **LIVE,
+        "$or": [
+            {"refresh_tokens_live_until": None},
+            {"refresh_tokens_live_until": {"$lt": dt.datetime.now(dt.UTC)}},
+        ],
+    }
+
+
 def app_type(metadata: dict[str, Any]) -> str:
     """Auth0's application type for registered metadata."""
     if metadata.get("application_type") == "native":
@@ -105,42 +127,22 @@ class ClientRepository:
     async def never_used(
         self, tenant_id: str, limit: int, created_before: dt.datetime | None = None
     ) -> list[str]:
-        query: dict[str, Any] = {
-            "tenant_id": tenant_id,
-            "dynamic": True,
-            "last_used_at": None,
-            **LIVE,
-        }
-        if created_before is not None:
-            query["created_at"] = {"$lt": created_before}
-        cursor = self._clients.find(query, {"_id": 1}).sort("created_at", ASCENDING).limit(limit)
+        cursor = (
+            self._clients.find(never_used_filter(tenant_id, created_before), {"_id": 1})
+            .sort("created_at", ASCENDING)
+            .limit(limit)
+        )
         return [str(doc["_id"]) async for doc in cursor]
 
     async def idle_since(self, tenant_id: str, before: dt.datetime, limit: int) -> list[str]:
-        now = dt.datetime.now(dt.UTC)
-        cursor = self._clients.find(
-            {
-                "tenant_id": tenant_id,
-                "dynamic": True,
-                "last_used_at": {"$lt": before},
-                **LIVE,
-                # Never reap a client whose users still hold live refresh tokens.
-                "$or": [
-                    {"refresh_tokens_live_until": None},
-                    {"refresh_tokens_live_until": {"$lt": now}},
-                ],
-            },
-            {"_id": 1},
-        ).limit(limit)
+        cursor = self._clients.find(idle_filter(tenant_id, before), {"_id": 1}).limit(limit)
         return [str(doc["_id"]) async for doc in cursor]
 
-    async def reap(self, tenant_id: str, client_id: str, only_never_used: bool) -> bool:
-        """Turn a live dynamic client into a tombstone; False if it changed meanwhile."""
-        query: dict[str, Any] = {"_id": client_id, "tenant_id": tenant_id, "dynamic": True, **LIVE}
-        if only_never_used:
-            query["last_used_at"] = None
+    async def reap(self, client_id: str, still_matching: dict[str, Any]) -> bool:
+        """Turn a live dynamic client into a tombstone, only if it still matches the filter
+        it was selected by (a client used since then is spared); False otherwise."""
         result = await self._clients.update_one(
-            query,
+            {**still_matching, "_id": client_id},
             {
                 "$set": {"reaped_at": dt.datetime.now(dt.UTC)},
                 "$unset": {"client_secret_hash": "", "registration_access_token_hash": ""},

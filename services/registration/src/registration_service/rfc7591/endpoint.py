@@ -25,7 +25,7 @@ from oidc_common.service import REDIS, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..abuse.rate_limit import client_key
-from ..clients.repository import metadata_fields
+from ..clients.repository import metadata_fields, never_used_filter
 from ..clients.representation import client_information
 from ..http_json import read_json
 from ..idempotency import Replay, fingerprint, validate_key
@@ -123,7 +123,7 @@ async def reserve_slot(request: web.Request, policy: RegistrationPolicy, slot: C
         # atomic (FerretDB), and a double eviction would free two slots for one client.
         if not await claim_once(redis, f"{prefix}evicting:{client_id}"):
             continue
-        if await clients.reap(tenant_id, client_id, only_never_used=True):
+        if await clients.reap(client_id, still_matching=never_used_filter(tenant_id)):
             await cap.release(tenant_id)
             request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, tenant_id, client_id, "evicted")
             break
