@@ -12,8 +12,6 @@ import pytest
 from redis.asyncio import Redis
 
 from authorize_service.app import create_app as create_authorize_app
-from authorize_service.client_auth import mark_used
-from oidc_common.errors import OAuthError
 from oidc_common.mongo import Collections, open_client
 from registration_service.clients.repository import idle_filter, never_used_filter
 from registration_service.keys import CLIENT_CAP, CLIENTS, REAPER
@@ -264,25 +262,5 @@ async def test_a_client_used_after_selection_is_not_reaped(dcr: Dcr) -> None:
             is False
         )
         assert (await clients.find_one({"_id": client_id}))["reaped_at"] is None
-    finally:
-        await mongo.close()
-
-
-async def test_no_token_for_a_client_reaped_while_it_authenticates(dcr: Dcr) -> None:
-    """Authentication read a live client, then the reaper won: marking the use, which
-    comes before any token is minted, finds a tombstone and refuses."""
-    client_id = (await dcr.register(BODY))[1]["client_id"]
-    mongo, clients = await _clients(dcr)
-    try:
-        db = mongo[dcr.settings.mongodb_database]
-        await mark_used(db, dcr.tenant_id, client_id, None)  # live: accepted, and recorded
-        assert (await clients.find_one({"_id": client_id}))["last_used_at"] is not None
-        await clients.update_one(
-            {"_id": client_id}, {"$set": {"reaped_at": dt.datetime.now(dt.UTC)}}
-        )
-        with pytest.raises(OAuthError) as refused:
-            await mark_used(db, dcr.tenant_id, client_id, None)
-        assert refused.value.error == "invalid_client"
-        assert "register it again" in refused.value.description
     finally:
         await mongo.close()

@@ -18,6 +18,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from authorize_service import token_endpoint
 from authorize_service.app import create_app
 from oidc_common.config import Settings
 from oidc_common.credentials import hash_secret
@@ -260,6 +261,12 @@ async def test_success_updates_last_used_at_and_failure_does_not(env: Env) -> No
 
     failed = await post_token(env, env.credentials(client_secret="wrong"))
     await expect_error(failed, 401, "invalid_client")
+    # Authenticated, but the grant fails: not a use either (else a client id alone, for a
+    # public client, could keep a client from ever being reaped as never used).
+    refused = await post_token(env, env.credentials(audience="https://not-granted.example/"))
+    await expect_error(refused, 403, "access_denied")
+    refused = await post_token(env, env.credentials(grant_type="authorization_code", code="x"))
+    assert refused.status in (400, 401)
     unchanged = await clients.find_one(query)
     assert unchanged is not None and "last_used_at" not in unchanged
 
@@ -268,6 +275,34 @@ async def test_success_updates_last_used_at_and_failure_does_not(env: Env) -> No
     after = await clients.find_one(query)
     assert after is not None
     assert started <= after["last_used_at"] <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+
+
+async def test_no_token_reaches_a_client_reaped_during_the_request(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reaper lands after authentication read the client, while the grant runs: the
+    tokens already minted are not handed out."""
+    clients = env.db[Collections.CLIENTS]
+    grant = token_endpoint.GRANTS["client_credentials"]
+
+    async def reaped_meanwhile(request: web.Request, client: Any, params: Any) -> dict[str, Any]:
+        body = await grant(request, client, params)
+        await clients.update_one(
+            {"_id": client.client_id}, {"$set": {"reaped_at": dt.datetime.now(dt.UTC)}}
+        )
+        return body
+
+    monkeypatch.setitem(token_endpoint.GRANTS, "client_credentials", reaped_meanwhile)  # type: ignore[arg-type]
+    answer = await expect_error(await post_token(env, env.credentials()), 401, "invalid_client")
+    assert "register it again" in answer["error_description"]
+    # Basic authentication gets its challenge with the same answer.
+    await clients.update_one({"_id": env.tenant.client_id}, {"$set": {"reaped_at": None}})
+    response = await post_token(
+        env,
+        {"grant_type": "client_credentials", "audience": MANAGEMENT_AUDIENCE},
+        headers={"Authorization": basic(env.tenant.client_id, env.tenant.client_secret)},
+    )
+    await expect_error(response, 401, "invalid_client", challenge=True)
 
 
 # --- malformed requests: invalid_request -------------------------------------------------------

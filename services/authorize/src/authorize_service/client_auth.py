@@ -4,8 +4,7 @@ A confidential client authenticates with its secret, either in an HTTP Basic Aut
 header (`client_secret_basic`) or in the body (`client_secret_post`); a public client
 (`token_endpoint_auth_method` `none`) only names itself with `client_id`. Clients are looked
 up within the request's tenant only, so a client of one tenant does not exist for another.
-An authenticated client is marked as used before any token is minted for it (see
-`mark_used`).
+`mark_used` records a successful use, or refuses a client reaped since it was read.
 """
 
 from __future__ import annotations
@@ -152,29 +151,30 @@ async def authenticate_client(
                 "A public client (token_endpoint_auth_method none) must not present a secret",
                 realm=challenge_realm,
             )
+        return client
     # A confidential client may use either secret method, whichever it registered.
-    elif presented.client_secret is None or not verify_secret(
+    if presented.client_secret is None or not verify_secret(
         presented.client_secret, document.get("client_secret_hash")
     ):
         raise invalid_client("Client authentication failed", realm=challenge_realm)
-    await mark_used(db, tenant_id, client.client_id, challenge_realm)
     return client
 
 
-async def mark_used(
-    db: AsyncDatabase[Document], tenant_id: str, client_id: str, realm: str | None
-) -> None:
-    """Record the use (the reaper reads `last_used_at`), only while the client is live.
+async def mark_used(request: web.Request, client: AuthenticatedClient) -> None:
+    """Record a successful use (the reaper reads `last_used_at`), only while the client is
+    live; called after the grant, before its tokens are handed out.
 
     The reaper's tombstoning update requires `last_used_at` to be unset or old, and this one
-    requires no tombstone: whichever of the two lands second matches nothing, so a client is
-    never reaped while a token is being issued to it.
+    requires no tombstone: on MongoDB, whichever of the two lands second matches nothing, so
+    no token reaches a client reaped meanwhile. (FerretDB does not apply conditional updates
+    atomically: a narrow window remains there.)
     """
-    result = await db[Collections.CLIENTS].update_one(
-        {"_id": client_id, "tenant_id": tenant_id, "reaped_at": None},
+    result = await request.app[DB][Collections.CLIENTS].update_one(
+        {"_id": client.client_id, "tenant_id": request[TENANT].id, "reaped_at": None},
         {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}},
     )
     if result.matched_count == 0:
+        realm = request[ORIGIN].issuer if client.method == BASIC_METHOD else None
         raise invalid_client(REAPED, realm=realm)
 
 

@@ -4,8 +4,12 @@
 2. grant_type present and supported                              RFC 6749 §5.2
 3. authenticate the client within the tenant                     client_auth.py
 4. the client may use this grant                                 RFC 6749 §5.2
-5. the grant itself                                              *_grant.py
-6. record the client's use, answer without caching               RFC 6749 §5.1
+5. the grant itself (its tokens not yet handed out)              *_grant.py
+6. record the client's use, only while it is live                client_auth.py
+7. answer without caching                                        RFC 6749 §5.1
+
+Only a grant that succeeded counts as use (a failed request must not keep a client from
+being reaped as never used), and nothing is handed out to a client reaped in the meantime.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from aiohttp import web
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 
 from . import authorization_code_grant, client_credentials_grant
-from .client_auth import AuthenticatedClient, authenticate
+from .client_auth import AuthenticatedClient, authenticate, mark_used
 from .token_request import TokenRequest, read_token_request
 
 Grant = Callable[[web.Request, AuthenticatedClient, TokenRequest], Awaitable[dict[str, Any]]]
@@ -52,6 +56,7 @@ async def token_endpoint(request: web.Request) -> web.Response:
     client = await authenticate(request, params)
     check_grant_allowed(client, grant_type)
     body = await grant(request, client, params)
+    await mark_used(request, client)
     return json_response(body, headers=NO_STORE)
 
 
