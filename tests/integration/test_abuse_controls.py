@@ -55,6 +55,22 @@ async def test_rate_limit_per_ip_then_recovery(dcr: Dcr) -> None:
     assert (await dcr.register(BODY, headers=ip_a))[0] == 201
 
 
+async def test_refused_and_replayed_attempts_spend_tokens_too(dcr: Dcr) -> None:
+    await dcr.patch_settings(
+        {"dynamic_client_registration": {"rate_limit": {"requests": 4, "window_seconds": 60}}}
+    )
+    ip = {"X-Forwarded-For": "198.51.100.9"}
+    key = {**ip, "Idempotency-Key": "spend-a-token-per-attempt-0123"}
+    assert (await dcr.register(BODY, headers=key))[0] == 201
+    assert (await dcr.register(BODY, headers=key))[0] == 201  # the replay
+    assert (await dcr.register({}, headers=ip))[0] == 400
+    assert (await dcr.register(None, raw=b"{", headers=ip))[0] == 400
+    # Four attempts, four tokens: the next one is refused, valid or not.
+    status, body, _ = await dcr.register(BODY, headers=ip)
+    assert (status, body["error"]) == (429, "too_many_requests")
+    assert (await dcr.register({}, headers=ip))[0] == 429
+
+
 async def test_cap_evicts_never_used_clients_first(dcr: Dcr) -> None:
     await dcr.patch_settings({"dynamic_client_registration": {"max_clients": 2}})
     first = (await dcr.register(BODY))[1]
@@ -88,9 +104,10 @@ async def test_cap_evicts_never_used_clients_first(dcr: Dcr) -> None:
         await mongo.close()
 
 
-async def test_requests_that_store_no_client_hand_their_cap_place_back(dcr: Dcr) -> None:
-    """The rate-limit call holds a place under the cap; a request that ends without a
-    stored client (bad JSON, bad metadata, a replay, a key reused) must not keep it."""
+async def test_requests_that_store_no_client_take_no_cap_place(dcr: Dcr) -> None:
+    """Only a registration about to store a client takes a place under the cap: a refused
+    or replayed one (bad JSON, bad metadata, a replay, a key reused) neither keeps one nor
+    makes a valid registration evict a client."""
     await dcr.patch_settings({"dynamic_client_registration": {"max_clients": 3}})
     assert (await dcr.register(BODY))[0] == 201  # the counter exists from here on
     redis = Redis.from_url(dcr.settings.redis_url)

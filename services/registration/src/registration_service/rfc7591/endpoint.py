@@ -1,11 +1,12 @@
 """`POST /oidc/register`: open dynamic client registration (RFC 7591 §3, OIDC DCR §3).
 
-The handler is the sequence of its checks, in this order: the tenant's gate (one settings
-snapshot decides the whole request), the per-IP rate limit (which, in the same Redis round
-trip, holds a tentative place under the tenant's client cap), the JSON body, the
-Idempotency-Key, the client metadata, the cap (the slow path, only when no place is held
-yet); then the client is stored and its information returned once, with its secrets. A
-place held by a request that stores no client is handed back.
+The handler is the sequence of its checks: the tenant's gate (one settings snapshot
+decides the whole request), the JSON body, the Idempotency-Key, the client metadata, then
+the per-IP rate limit and the tenant's client cap, in one Redis round trip for a request
+that is about to store a client (`abuse/admission.py`); then the client is stored and its
+information returned once, with its secrets. Every attempt spends a rate-limit token, a
+refused or replayed one included, and over the limit 429 is the answer whatever else was
+wrong.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from oidc_common.locks import claim_once
 from oidc_common.service import REDIS, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
-from ..abuse.rate_limit import client_key
+from ..abuse.rate_limit import RateDecision, client_key
 from ..clients.repository import metadata_fields, never_used_filter
 from ..clients.representation import client_information
 from ..http_json import read_json
@@ -66,31 +67,61 @@ class CapSlot:
         self.held = held
 
 
+def _rate_scope(request: web.Request) -> tuple[str, str]:
+    return f"register:{request[TENANT].id}", client_key(request[ORIGIN].client_ip)
+
+
+def _unavailable() -> OAuthError:
+    # Redis down: the limit cannot be enforced, so refuse.
+    return OAuthError(
+        "temporarily_unavailable",
+        "Registration is temporarily unavailable, retry later",
+        status=503,
+        headers={"Retry-After": RETRY_AFTER_UNKNOWN},
+    )
+
+
+def _check_allowed(decision: RateDecision) -> None:
+    if not decision.allowed:
+        raise OAuthError(
+            "too_many_requests",
+            "Too many registration requests from this address; retry later",
+            status=429,
+            headers={"Retry-After": str(decision.retry_after_seconds)},
+        )
+
+
+async def spend_token(request: web.Request, policy: RegistrationPolicy) -> None:
+    """The rate limit for an attempt that stores no client."""
+    scope, client = _rate_scope(request)
+    try:
+        decision = await request.app[ADMITTER].take_token(
+            scope,
+            client,
+            requests=policy.rate_limit_requests,
+            window_seconds=policy.rate_limit_window_seconds,
+        )
+    except Exception as exc:
+        raise _unavailable() from exc
+    _check_allowed(decision)
+
+
 async def admit(request: web.Request, policy: RegistrationPolicy) -> CapSlot:
-    """The per-IP rate limit; a place under the cap comes with it when one is free."""
+    """The rate limit for a registration about to store a client, and a place under the
+    cap with it when one is free."""
+    scope, client = _rate_scope(request)
     try:
         admission = await request.app[ADMITTER].admit(
-            f"register:{request[TENANT].id}",
-            client_key(request[ORIGIN].client_ip),
+            scope,
+            client,
             request[TENANT].id,
             requests=policy.rate_limit_requests,
             window_seconds=policy.rate_limit_window_seconds,
             max_clients=policy.max_clients,
         )
-    except Exception as exc:  # Redis down: the limit cannot be enforced, so refuse.
-        raise OAuthError(
-            "temporarily_unavailable",
-            "Registration is temporarily unavailable, retry later",
-            status=503,
-            headers={"Retry-After": RETRY_AFTER_UNKNOWN},
-        ) from exc
-    if not admission.rate.allowed:
-        raise OAuthError(
-            "too_many_requests",
-            "Too many registration requests from this address; retry later",
-            status=429,
-            headers={"Retry-After": str(admission.rate.retry_after_seconds)},
-        )
+    except Exception as exc:
+        raise _unavailable() from exc
+    _check_allowed(admission.rate)
     return CapSlot(admission.slot_reserved)
 
 
@@ -171,43 +202,60 @@ def _respond(status: int, body: dict[str, Any]) -> web.Response:
     return json_response(body, status=status, headers=NO_STORE)
 
 
-async def register(request: web.Request) -> web.Response:
-    policy = await check_gate(request)
+async def store_client(
+    request: web.Request, policy: RegistrationPolicy, metadata: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
+    """Admit the registration (rate limit, cap place), store the client, answer it."""
     slot = await admit(request, policy)
     try:
-        return await _register_admitted(request, policy, slot)
-    finally:
-        if slot.held:  # no client was stored: the place is free again
-            await request.app[CLIENT_CAP].release(request[TENANT].id)
-
-
-async def _register_admitted(
-    request: web.Request, policy: RegistrationPolicy, slot: CapSlot
-) -> web.Response:
-    body = await read_json(request)
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is None:
-        metadata = check_metadata(body, policy)
         await reserve_slot(request, policy, slot)
-        answer, status = await create_client(request, metadata, slot)
+        return await create_client(request, metadata, slot)
+    finally:
+        if slot.held:  # the client was not stored: its place is free again
+            await _hand_back(request)
+
+
+async def _hand_back(request: web.Request) -> None:
+    try:
+        await request.app[CLIENT_CAP].release(request[TENANT].id)
+    except Exception as exc:  # the counter over-counts by one until the reaper re-seeds it
+        log.warning("cap place not handed back", extra={"error": str(exc)})
+
+
+async def register(request: web.Request) -> web.Response:
+    policy = await check_gate(request)
+    try:
+        body = await read_json(request)
+        idempotency_key = request.headers.get("Idempotency-Key")
+        if idempotency_key is not None:
+            validate_key(idempotency_key)
+        metadata = check_metadata(body, policy)
+    except (OAuthError, web.HTTPException):
+        await spend_token(request, policy)  # a refused attempt counts; over the limit, 429
+        raise
+    if idempotency_key is None:
+        answer, status = await store_client(request, policy, metadata)
         return _respond(status, answer)
 
-    key = validate_key(idempotency_key)
     tenant_id = request[TENANT].id
     store = request.app[IDEMPOTENCY]
     body_fingerprint = fingerprint(body)
-    replay: Replay | None = await store.begin(tenant_id, key, body_fingerprint)
+    try:
+        replay: Replay | None = await store.begin(tenant_id, idempotency_key, body_fingerprint)
+    except OAuthError:  # 409 (first attempt still running) or 422 (another body)
+        await spend_token(request, policy)
+        raise
     if replay is not None:
+        await spend_token(request, policy)
         return _respond(replay.status, replay.body)
     try:
-        metadata = check_metadata(body, policy)
-        await reserve_slot(request, policy, slot)
-        answer, status = await create_client(request, metadata, slot)
+        answer, status = await store_client(request, policy, metadata)
     except BaseException:
-        await store.abandon(tenant_id, key)  # a failed attempt may be retried with the key
+        # A failed attempt may be retried with the key.
+        await store.abandon(tenant_id, idempotency_key)
         raise
     try:
-        await store.complete(tenant_id, key, body_fingerprint, status, answer)
+        await store.complete(tenant_id, idempotency_key, body_fingerprint, status, answer)
     except Exception as exc:  # the client exists: answer it; a retry may then duplicate it
         log.warning("idempotency record not stored", extra={"error": str(exc)})
     return _respond(status, answer)
