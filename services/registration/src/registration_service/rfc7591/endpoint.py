@@ -230,8 +230,8 @@ async def register(request: web.Request) -> web.Response:
         if idempotency_key is not None:
             validate_key(idempotency_key)
         metadata = check_metadata(body, policy)
-    except (OAuthError, web.HTTPException):
-        await spend_token(request, policy)  # a refused attempt counts; over the limit, 429
+    except Exception:  # refused (or a body that never fully arrived): the attempt counts,
+        await spend_token(request, policy)  # and over the limit the answer is 429
         raise
     if idempotency_key is None:
         answer, status = await store_client(request, policy, metadata)
