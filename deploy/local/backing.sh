@@ -71,6 +71,8 @@ start_rabbitmq() {
     local base=$STATE/rabbitmq
     mkdir -p "$base/mnesia" "$base/log" "$RUN"
     say "starting rabbitmq on 127.0.0.1:$RABBITMQ_PORT (takes a few seconds)"
+    # Erlang starts its port mapper (epmd) if none runs; remember whether that was us.
+    epmd -names >/dev/null 2>&1 || touch "$RUN/epmd.ours"
     # The Debian wrapper insists on the rabbitmq user and /var/lib; the real script under
     # /usr/lib runs as whoever calls it with state in our own folder.
     (
@@ -122,6 +124,12 @@ stop_all() {
         stop_pidfile "rabbitmq wrapper" "$RUN/rabbitmq.wrapper.pid"
     else
         stop_pidfile rabbitmq "$RUN/rabbitmq.wrapper.pid"
+    fi
+    # The port mapper RabbitMQ started, once no Erlang node is registered with it any more.
+    if [ -f "$RUN/epmd.ours" ] && ! epmd -names 2>/dev/null | grep -q '^name '; then
+        say "stopping epmd (the Erlang port mapper rabbitmq started)"
+        epmd -kill >/dev/null 2>&1 || true
+        rm -f "$RUN/epmd.ours"
     fi
 }
 
