@@ -1,7 +1,9 @@
 # Two commands matter: `make run` (the whole stack on this machine) and `make test`.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from the PATH, else the one pip installs for python3, run as a module (wherever pip put
+# its executable, and whether or not that folder is on the PATH).
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PY := .venv/bin/python
 BACKING := deploy/local/backing.sh
 BACKING_ENV = eval "$$($(BACKING) env)"
@@ -16,12 +18,12 @@ help:
 	@echo "make bench    settings propagation, then registration throughput and latency"
 	@echo "make bench-propagation   PATCH -> registration gate latency only"
 
-$(UV):
-	@command -v uv >/dev/null || { echo "[make] installing uv from PyPI"; python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
-
-install: $(UV)
+install:
+	@$(UV) --version >/dev/null 2>&1 || { echo "[make] installing uv from PyPI"; \
+		python3 -m pip install --quiet --root-user-action=ignore --user --force-reinstall uv \
+		|| python3 -m pip install --quiet --root-user-action=ignore --force-reinstall uv; }
 	@echo "[make] syncing the Python workspace from uv.lock"
-	@uv sync --all-packages --frozen --quiet 2>/dev/null || $(UV) sync --all-packages --frozen --quiet
+	@$(UV) sync --all-packages --frozen --quiet
 
 backing:
 	@$(BACKING) start
