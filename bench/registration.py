@@ -158,6 +158,12 @@ async def main(seconds: int, concurrencies: list[int], profile: bool) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
     tag = uuid.uuid4().hex[:10]
+    print(
+        f"registration throughput: server pinned to CPU {SERVER_CPU}, wrk (1 thread) and the "
+        f"nginx gateway to CPU {LOADGEN_CPU} (taskset -c); backing services not pinned; "
+        f"{seconds} s per run",
+        flush=True,
+    )
     settings = bench_settings("registration", tag)
     tenant_id = await new_tenant(settings, DOMAIN)
     token = await management_token(settings, tenant_id, f"http://{DOMAIN}/")
