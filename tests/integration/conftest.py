@@ -6,9 +6,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.conftest import SettingsFactory
 from tests.support.backing import BackingServices
 from tests.support.registration import Dcr, dcr_stack
 from tests.support.services import cleanup_isolated, isolated_settings, new_tag
+
+
+@pytest.fixture
+async def dcr(settings_for: SettingsFactory) -> AsyncIterator[Dcr]:
+    """A tenant of its own with registration open (default policy), for one test."""
+    async with dcr_stack(settings_for("registration"), settings_for("tenant-settings")) as stack:
+        await stack.set_registration(True)
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
-import pytest
 from redis.asyncio import Redis
 
 from authorize_service.app import create_app as create_authorize_app
 from oidc_common.mongo import Collections, open_client
 from registration_service.clients.repository import idle_filter, never_used_filter
 from registration_service.keys import CLIENT_CAP, CLIENTS, REAPER
-from tests.conftest import SettingsFactory
-from tests.support.registration import HOST, Dcr, dcr_stack
+from tests.support.registration import HOST, Dcr
 from tests.support.services import serve
 from tests.support.waiting import eventually
 
 BODY = {"client_name": "Bot", "redirect_uris": ["https://bot.example/cb"]}
-
-
-@pytest.fixture
-async def dcr(settings_for: SettingsFactory) -> AsyncIterator[Dcr]:
-    async with dcr_stack(settings_for("registration"), settings_for("tenant-settings")) as stack:
-        await stack.set_registration(True)
-        yield stack
 
 
 async def _clients(dcr: Dcr) -> Any:

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from oidc_common.mongo import Collections, open_client
-from tests.conftest import SettingsFactory
-from tests.support.registration import HOST, ISSUER, Dcr, dcr_stack
+from tests.support.registration import HOST, ISSUER, Dcr
 from tests.support.tokens import management_token
 
 BODY = {"client_name": "Tool", "redirect_uris": ["https://tool.example/cb"]}
-
-
-@pytest.fixture
-async def dcr(settings_for: SettingsFactory) -> AsyncIterator[Dcr]:
-    async with dcr_stack(settings_for("registration"), settings_for("tenant-settings")) as stack:
-        await stack.set_registration(True)
-        yield stack
 
 
 async def _api(

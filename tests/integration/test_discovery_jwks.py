@@ -68,16 +68,19 @@ async def jwks(env: Env) -> list[dict[str, Any]]:
     return keys
 
 
-async def access_token(env: Env) -> str:
+async def access_token(
+    env: Env, issuer: str = ISSUER, headers: dict[str, str] | None = None
+) -> str:
+    """A Management API token for the tenant, asked for through `headers` (the Host)."""
     response = await env.http.post(
         "/oauth/token",
         data={
             "grant_type": "client_credentials",
             "client_id": env.tenant.client_id,
             "client_secret": env.tenant.client_secret,
-            "audience": f"{ISSUER}api/v2/",
+            "audience": f"{issuer}api/v2/",
         },
-        headers=HOST,
+        headers=headers or HOST,
     )
     assert response.status == 200, await response.text()
     token: str = (await response.json())["access_token"]
@@ -181,17 +184,7 @@ async def test_metadata_follows_the_trusted_gateway(env: Env) -> None:
     metadata = await discovery(env, forwarded)
     assert_urls_on(metadata, "https://auth.example.com/")
     # The token endpoint issues tokens for the same issuer the metadata names.
-    response = await env.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": env.tenant.client_id,
-            "client_secret": env.tenant.client_secret,
-            "audience": "https://auth.example.com/api/v2/",
-        },
-        headers=forwarded,
-    )
-    token = (await response.json())["access_token"]
+    token = await access_token(env, "https://auth.example.com/", forwarded)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["iss"] == metadata["issuer"]
 

@@ -61,6 +61,22 @@ CHECKS = [
     response_schema_conformance,
 ]
 
+
+def call_and_check(
+    target: Target, case: Case, headers: dict[str, str], **extra: Any
+) -> requests.Response:
+    """Send `case` to the running service and check the answer against the document."""
+    response = case.call(
+        base_url=target.base_url,
+        session=target.session,
+        headers=headers,
+        timeout=REQUEST_TIMEOUT,
+        **extra,
+    )
+    case.validate_response(response, checks=CHECKS, headers=headers)
+    return response
+
+
 REGISTER = "POST /oidc/register"
 CONFIGURATION = "/oidc/register/{client_id}"
 MANAGEMENT_ONE = "/api/v2/clients/{client_id}"
@@ -321,13 +337,7 @@ def fuzz(target: Target, label: str, max_examples: int = MAX_EXAMPLES) -> Counte
     @given(case=_cases(label), data=st.data())
     def conforms(case: Case, data: st.DataObject) -> None:
         headers = tailor(target, case, data.draw)
-        response = case.call(
-            base_url=target.base_url,
-            session=target.session,
-            headers=headers,
-            timeout=REQUEST_TIMEOUT,
-        )
-        case.validate_response(response, checks=CHECKS, headers=headers)
+        response = call_and_check(target, case, headers)
         seen[response.status_code] += 1
         after(target, case, response)
 
@@ -489,17 +499,7 @@ async def test_hostile_requests_conform(
     headers.update(sent.get("headers", {}))
     extra = {"data": sent["data"]} if "data" in sent else {}
 
-    def call() -> None:
-        response = case.call(
-            base_url=target.base_url,
-            session=target.session,
-            headers=headers,
-            timeout=REQUEST_TIMEOUT,
-            **extra,
-        )
-        case.validate_response(response, checks=CHECKS, headers=headers)
-
-    await asyncio.to_thread(call)
+    await asyncio.to_thread(call_and_check, target, case, headers, **extra)
 
 
 async def test_openapi_route_serves_the_packaged_document() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
+from oidc_common.admin_cli import UnknownTenantError, command_settings, run_command
 from oidc_common.config import ConfigError, Settings
 from oidc_common.logs import configure_logging
 from oidc_common.mongo import Collections, ensure_indexes, open_client
@@ -16,10 +16,6 @@ from .app import create_app
 from .key_rotation import rotate_signing_key
 
 SERVICE = "authorize"
-
-
-class UnknownTenantError(Exception):
-    """No tenant has the given domain."""
 
 
 async def _rotate(settings: Settings, domain: str) -> int:
@@ -54,20 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     rotate.add_argument("--domain", required=True, help="the tenant's domain (its Host)")
     args = parser.parse_args(argv)
 
-    try:
-        settings = Settings.from_env(SERVICE)
-    except ConfigError as exc:
-        print(f"{SERVICE}: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = command_settings(SERVICE)
     if args.command == "rotate-signing-key":
-        try:
-            return asyncio.run(_rotate(settings, args.domain))
-        except UnknownTenantError as exc:
-            print(f"{SERVICE}: {exc}; nothing was changed", file=sys.stderr)
-            return 1
-        except ConfigError as exc:
-            print(f"{SERVICE}: configuration error: {exc}", file=sys.stderr)
-            return 2
+        return run_command(SERVICE, _rotate(settings, args.domain))
     try:
         settings.require_kek()  # fail at start-up, not on the first token request
     except ConfigError as exc:

@@ -5,23 +5,17 @@ secret (the one printed at creation is stored only hashed)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
-from oidc_common.config import ConfigError, Settings
+from oidc_common.admin_cli import command_settings, run_command
+from oidc_common.config import Settings
 from oidc_common.logs import configure_logging
 from oidc_common.mongo import open_client
 from oidc_common.service import run
 
 from .app import create_app
-from .bootstrap import (
-    BootstrapResult,
-    TenantExistsError,
-    TenantNotFoundError,
-    create_tenant,
-    rotate_management_secret,
-)
+from .bootstrap import BootstrapResult, create_tenant, rotate_management_secret
 
 SERVICE = "tenant-settings"
 
@@ -86,26 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     rotate.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
 
-    try:
-        settings = Settings.from_env(SERVICE)
-    except ConfigError as exc:
-        print(f"{SERVICE}: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = command_settings(SERVICE)
     if args.command == "create-tenant":
-        try:
-            return asyncio.run(_create_tenant(settings, args.domain, args.name, args.json))
-        except TenantExistsError as exc:
-            print(f"{SERVICE}: {exc}; nothing was changed", file=sys.stderr)
-            return 1
-        except ConfigError as exc:
-            print(f"{SERVICE}: configuration error: {exc}", file=sys.stderr)
-            return 2
+        return run_command(SERVICE, _create_tenant(settings, args.domain, args.name, args.json))
     if args.command == "rotate-management-secret":
-        try:
-            return asyncio.run(_rotate_secret(settings, args.domain, args.json))
-        except TenantNotFoundError as exc:
-            print(f"{SERVICE}: {exc}; nothing was changed", file=sys.stderr)
-            return 1
+        return run_command(SERVICE, _rotate_secret(settings, args.domain, args.json))
     configure_logging(SERVICE, settings.log_level)
     run(create_app(settings), settings)
     return 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from oidc_common.admin_cli import CommandRefused, UnknownTenantError
 from oidc_common.credentials import hash_secret, new_client_id, new_secret
 from oidc_common.keys import SIGNING_ALG, generate_signing_key, sealed_private_key
 from oidc_common.mongo import (
@@ -29,12 +30,8 @@ from oidc_common.mongo import (
 from .defaults import default_settings
 
 
-class TenantExistsError(Exception):
+class TenantExistsError(CommandRefused):
     """A tenant with this domain already exists."""
-
-
-class TenantNotFoundError(Exception):
-    """No tenant (or no Management API client of its bootstrap) for this domain."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +143,7 @@ async def rotate_management_secret(db: AsyncDatabase[Document], domain: str) -> 
     domain = domain.strip().lower()
     tenant = await db[Collections.TENANTS].find_one({"domain": domain})
     if tenant is None:
-        raise TenantNotFoundError(f"no tenant for domain {domain!r}")
+        raise UnknownTenantError(f"no tenant has the domain {domain!r}")
     client = await db[Collections.CLIENTS].find_one(
         {
             "tenant_id": tenant["_id"],
@@ -157,7 +154,7 @@ async def rotate_management_secret(db: AsyncDatabase[Document], domain: str) -> 
         sort=[("created_at", 1)],
     )
     if client is None:
-        raise TenantNotFoundError(f"tenant {domain!r} has no Management API client")
+        raise CommandRefused(f"tenant {domain!r} has no Management API client")
     client_secret = new_secret()
     await db[Collections.CLIENTS].update_one(
         {"_id": client["_id"]},
