@@ -11,42 +11,31 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from authorize_service.app import create_app
 from authorize_service.resources import KEYSTORE, TENANT_SETTINGS
 from oidc_common.config import Settings
 from oidc_common.mongo import Collections
 from oidc_common.service import DB, REDIS
-from tenant_settings_service.bootstrap import BootstrapResult
 from tests.conftest import SettingsFactory
+from tests.support.authorize import AuthorizeEnv, authorize_env
 from tests.support.services import serve, settings_env
 from tests.support.tenants import bootstrap_tenant
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
 
-@dataclass
-class Env:
-    http: TestClient[web.Request, web.Application]
-    app: web.Application
-    settings: Settings
-    tenant: BootstrapResult
+Env = AuthorizeEnv
 
 
 @pytest.fixture
 async def env(settings_for: SettingsFactory) -> AsyncIterator[Env]:
-    settings = settings_for("authorize")
-    tenant = await bootstrap_tenant(settings, "auth.example.com")
-    app = create_app(settings)
-    async with serve(app) as http:
-        yield Env(http, app, settings, tenant)
+    async with authorize_env(settings_for("authorize"), "auth.example.com", Env) as environment:
+        yield environment
 
 
 HOST = {"Host": "auth.example.com"}

@@ -8,25 +8,19 @@ import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
 import jwt
 import pytest
 from aiohttp import ClientResponse, web
-from aiohttp.test_utils import TestClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 from authorize_service import token_endpoint
-from authorize_service.app import create_app
-from oidc_common.config import Settings
 from oidc_common.credentials import hash_secret
-from oidc_common.mongo import MANAGEMENT_API, MANAGEMENT_SCOPES, Collections, Document
-from oidc_common.service import DB, REDIS
-from tenant_settings_service.bootstrap import BootstrapResult
+from oidc_common.mongo import MANAGEMENT_API, MANAGEMENT_SCOPES, Collections
+from oidc_common.service import REDIS
 from tests.conftest import SettingsFactory
-from tests.support.services import serve
+from tests.support.authorize import AuthorizeEnv, authorize_env
 from tests.support.tenants import bootstrap_tenant
 
 DOMAIN = "acme.example"
@@ -37,17 +31,7 @@ ORDERS_API = "https://orders.example.com/api"
 FORM = "application/x-www-form-urlencoded"
 
 
-@dataclass
-class Env:
-    http: TestClient[web.Request, web.Application]
-    app: web.Application
-    settings: Settings
-    tenant: BootstrapResult
-
-    @property
-    def db(self) -> AsyncDatabase[Document]:
-        return self.app[DB]
-
+class Env(AuthorizeEnv):
     def credentials(self, **extra: str) -> dict[str, str]:
         return {
             "grant_type": "client_credentials",
@@ -60,11 +44,8 @@ class Env:
 
 @pytest.fixture
 async def env(settings_for: SettingsFactory) -> AsyncIterator[Env]:
-    settings = settings_for("authorize")
-    tenant = await bootstrap_tenant(settings, DOMAIN)
-    app = create_app(settings)
-    async with serve(app) as http:
-        yield Env(http, app, settings, tenant)
+    async with authorize_env(settings_for("authorize"), DOMAIN, Env) as environment:
+        yield environment
 
 
 def basic(client_id: str, secret: str) -> str:
