@@ -31,7 +31,7 @@ from common import (
 
 from oidc_common.settings_cache import SettingsSnapshot
 from registration_service.app import create_app
-from registration_service.keys import GATE
+from registration_service.resources import GATE
 
 DOMAIN = "bench.example"
 

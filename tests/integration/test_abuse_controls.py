@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from authorize_service.app import create_app as create_authorize_app
 from oidc_common.mongo import Collections, open_client
 from registration_service.clients.repository import idle_filter, never_used_filter
-from registration_service.keys import CLIENT_CAP, CLIENTS, REAPER
+from registration_service.resources import CLIENT_CAP, CLIENTS, REAPER
 from tests.support.registration import HOST, Dcr
 from tests.support.services import serve
 from tests.support.waiting import eventually

@@ -8,8 +8,9 @@ import os
 import sys
 
 from oidc_common.credentials import verify_secret
-from oidc_common.keys import open_private_key
-from oidc_common.mongo import MANAGEMENT_API, MANAGEMENT_SCOPES, Collections, open_client
+from oidc_common.management_api import MANAGEMENT_API, MANAGEMENT_SCOPES
+from oidc_common.mongo import Collections, open_client
+from oidc_common.signing_keys import open_private_key
 from tests.conftest import SettingsFactory
 from tests.support.services import settings_env
 

@@ -18,7 +18,7 @@ from oidc_common.events import TENANT_SETTINGS_UPDATED, Event
 from oidc_common.mongo import Collections, open_client
 from oidc_common.settings_cache import SettingsSnapshot
 from registration_service.app import create_app as create_registration_app
-from registration_service.keys import GATE, SETTINGS_CACHE
+from registration_service.resources import GATE, SETTINGS_CACHE
 from registration_service.settings_gate import GateState, RegistrationGate
 from tenant_settings_service.app import create_app as create_settings_app
 from tests.conftest import SettingsFactory

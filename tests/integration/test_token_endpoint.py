@@ -17,7 +17,8 @@ from aiohttp import ClientResponse, web
 
 from authorize_service import token_endpoint
 from oidc_common.credentials import hash_secret
-from oidc_common.mongo import MANAGEMENT_API, MANAGEMENT_SCOPES, Collections
+from oidc_common.management_api import MANAGEMENT_API, MANAGEMENT_SCOPES
+from oidc_common.mongo import Collections
 from oidc_common.service import REDIS
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from oidc_common.config import Settings
 from registration_service.app import create_app as create_registration_app
-from registration_service.keys import GATE
+from registration_service.resources import GATE
 from tenant_settings_service.app import create_app as create_settings_app
 from tests.support.services import serve
 from tests.support.tenants import bootstrap_tenant

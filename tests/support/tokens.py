@@ -9,8 +9,9 @@ from typing import Any
 import jwt
 
 from oidc_common.config import Settings
-from oidc_common.keys import open_private_key
-from oidc_common.mongo import MANAGEMENT_SCOPES, Collections, open_client
+from oidc_common.management_api import MANAGEMENT_SCOPES
+from oidc_common.mongo import Collections, open_client
+from oidc_common.signing_keys import open_private_key
 
 
 async def tenant_signing_key(settings: Settings, tenant_id: str) -> tuple[str, Any]:

@@ -19,21 +19,6 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 
 
-MANAGEMENT_API = "management-api"
-"""Resource-server key of the Management API; its audience is the tenant's issuer + `api/v2/`."""
-
-MANAGEMENT_SCOPES = (
-    "read:tenant_settings",
-    "update:tenant_settings",
-    "read:clients",
-    "update:clients",
-    "delete:clients",
-    "create:users",
-    "read:users",
-    "delete:users",
-)
-
-
 class Collections:
     """Collection names, grouped by the service that owns them (DESIGN.md)."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from oidc_common.keys import SIGNING_ALG, SigningKey
+from oidc_common.signing_keys import SIGNING_ALG, SigningKey
 
 # RFC 9068 §2.1: the media type that keeps an access token from passing as an ID token.
 JWT_PROFILE_TYPE = "at+jwt"

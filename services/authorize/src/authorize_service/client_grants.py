@@ -13,7 +13,8 @@ import re
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oidc_common.errors import OAuthError
-from oidc_common.mongo import MANAGEMENT_API, Collections, Document
+from oidc_common.management_api import MANAGEMENT_API
+from oidc_common.mongo import Collections, Document
 
 # Printable ASCII without `"` and `\` (RFC 6749 §5.2 error_description charset).
 _ECHOABLE = re.compile(r"^[\x20\x21\x23-\x5b\x5d-\x7e]{1,200}$")

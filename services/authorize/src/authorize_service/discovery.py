@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from oidc_common.errors import json_response
-from oidc_common.keys import SIGNING_ALG
 from oidc_common.settings_cache import SettingsUnavailable
+from oidc_common.signing_keys import SIGNING_ALG
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from .resources import TENANT_SETTINGS

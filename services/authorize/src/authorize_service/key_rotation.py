@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from oidc_common.keys import SIGNING_ALG, generate_signing_key, sealed_private_key
 from oidc_common.mongo import Collections, Document
+from oidc_common.signing_keys import SIGNING_ALG, generate_signing_key, sealed_private_key
 
 from .keystore import CURRENT, PREVIOUS, RETIRED
 

@@ -17,8 +17,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oidc_common.config import Settings
-from oidc_common.keys import SIGNING_ALG, SigningKey, open_private_key
 from oidc_common.mongo import Collections, Document
+from oidc_common.signing_keys import SIGNING_ALG, SigningKey, open_private_key
 
 CURRENT = "current"
 PREVIOUS = "previous"

@@ -22,7 +22,9 @@ from .cors import cors_middleware
 from .events.client_events import ClientEvents
 from .events.settings_consumer import SettingsConsumer
 from .idempotency import IdempotencyStore
-from .keys import (
+from .management import clients_api
+from .openapi import openapi_route
+from .resources import (
     ADMITTER,
     CLIENT_CAP,
     CLIENT_EVENTS,
@@ -33,8 +35,6 @@ from .keys import (
     SETTINGS_CACHE,
     SETTINGS_CONSUMER,
 )
-from .management import clients_api
-from .openapi import openapi_route
 from .rfc7591.endpoint import register
 from .rfc7592.endpoint import delete_client, read_client, update_client
 from .settings_gate import RegistrationGate

@@ -14,9 +14,9 @@ from oidc_common.mongo import Collections
 from oidc_common.service import BROKER, DB, REDIS, SETTINGS, create_service_app
 
 from .handlers import routes
-from .keys import PUBLISHER, REPOSITORY
 from .publisher import SettingsPublisher
 from .repository import SettingsRepository
+from .resources import PUBLISHER, REPOSITORY
 
 OWNED_COLLECTIONS = (Collections.TENANTS, Collections.TENANT_SETTINGS)
 

@@ -18,14 +18,9 @@ from pymongo.errors import DuplicateKeyError
 
 from oidc_common.admin_cli import CommandRefused, UnknownTenantError
 from oidc_common.credentials import hash_secret, new_client_id, new_secret
-from oidc_common.keys import SIGNING_ALG, generate_signing_key, sealed_private_key
-from oidc_common.mongo import (
-    MANAGEMENT_API,
-    MANAGEMENT_SCOPES,
-    Collections,
-    Document,
-    ensure_indexes,
-)
+from oidc_common.management_api import MANAGEMENT_API, MANAGEMENT_SCOPES
+from oidc_common.mongo import Collections, Document, ensure_indexes
+from oidc_common.signing_keys import SIGNING_ALG, generate_signing_key, sealed_private_key
 
 from .defaults import default_settings
 

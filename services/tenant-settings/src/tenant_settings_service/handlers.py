@@ -12,9 +12,9 @@ from oidc_common.locks import LockBusy
 from oidc_common.management_auth import requires_scope
 from oidc_common.tenancy import TENANT
 
-from .keys import PUBLISHER, REPOSITORY
 from .patch import SettingsValidationError
 from .repository import ConcurrentUpdate, SettingsNotFound, StoredSettings
+from .resources import PUBLISHER, REPOSITORY
 
 READ_ONLY_FIELDS = frozenset({"version"})
 

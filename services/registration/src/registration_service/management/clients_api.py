@@ -20,7 +20,7 @@ from oidc_common.mongo import Document
 from oidc_common.tenancy import TENANT
 
 from ..clients.representation import management_view
-from ..keys import CLIENT_CAP, CLIENT_EVENTS, CLIENTS
+from ..resources import CLIENT_CAP, CLIENT_EVENTS, CLIENTS
 from ..rfc7591.metadata import (
     CLIENT_METADATA_FIELDS,
     LOCALIZABLE_FIELDS,

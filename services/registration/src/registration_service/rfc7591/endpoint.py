@@ -30,8 +30,8 @@ from ..clients.repository import metadata_fields, never_used_filter
 from ..clients.representation import client_information
 from ..http_json import read_json
 from ..idempotency import Replay, fingerprint, validate_key
-from ..keys import ADMITTER, CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY
 from ..policy import RegistrationPolicy
+from ..resources import ADMITTER, CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY
 from ..settings_gate import GateState
 from .metadata import ClientMetadataError, validate_client_metadata
 

@@ -19,8 +19,8 @@ from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..clients.representation import client_information
 from ..http_json import read_json
-from ..keys import CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE
 from ..policy import RegistrationPolicy
+from ..resources import CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE
 from ..rfc7591.metadata import ClientMetadataError, validate_update_request
 from ..settings_gate import GateState
 
