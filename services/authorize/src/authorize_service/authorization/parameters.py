@@ -1,0 +1,61 @@
+"""Reading the parameters of an authorization request (OIDC Core §3.1.2.1).
+
+`GET` carries them in the query, `POST` in an `application/x-www-form-urlencoded` body. A
+parameter sent twice is remembered, not dropped: RFC 6749 §3.1 forbids it, and the error is
+reported once the client and its redirect URI are known (before that, only a page can say it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+FORM = "application/x-www-form-urlencoded"
+MAX_PARAMETERS = 64
+MAX_VALUE = 4096
+
+
+class UnreadableRequest(Exception):
+    """The request's parameters cannot be read at all (not form data, too many, too long)."""
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """One value per parameter; an empty value counts as absent (RFC 6749 §3.1)."""
+
+    values: dict[str, str]
+    repeated: frozenset[str] = field(default_factory=frozenset)
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+
+async def read_parameters(request: web.Request) -> Parameters:
+    """The request's parameters; raises UnreadableRequest for a body that is not a form."""
+    source: Mapping[str, object]
+    if request.method == "POST":
+        if request.content_type != FORM:
+            raise UnreadableRequest(f"The request body must be {FORM}")
+        try:
+            source = await request.post()
+        except ValueError as exc:
+            raise UnreadableRequest("The request body is not valid form data") from exc
+    else:
+        source = request.query
+    if len(source) > MAX_PARAMETERS:
+        raise UnreadableRequest("Too many parameters")
+    values: dict[str, str] = {}
+    repeated: set[str] = set()
+    for name, value in source.items():  # repeated names come once per value
+        if not isinstance(value, str):
+            raise UnreadableRequest(f"Parameter {name} must be a plain value")
+        if len(value) > MAX_VALUE:
+            raise UnreadableRequest(f"Parameter {name} is too long")
+        if not value:
+            continue
+        if name in values:
+            repeated.add(name)
+        values[name] = value
+    return Parameters(values, frozenset(repeated))

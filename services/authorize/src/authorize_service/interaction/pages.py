@@ -1,0 +1,112 @@
+"""Server-rendered pages: one Jinja2 environment with autoescaping, one set of headers.
+
+Every page answers with a Content-Security-Policy that allows no inline script (the
+form_post page's one script carries a per-response nonce), `frame-ancestors 'none'` and
+`X-Frame-Options: DENY` against clickjacking, `Cache-Control: no-store`, and
+`Referrer-Policy: no-referrer` (a page URL carries the interaction id).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from aiohttp import web
+
+from oidc_common.settings_cache import SettingsUnavailable
+from oidc_common.tenancy import TENANT
+
+from ..resources import TENANT_SETTINGS
+
+log = logging.getLogger(__name__)
+
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.PackageLoader("authorize_service.interaction", "templates"),
+    autoescape=True,  # every value is HTML-escaped unless a template says otherwise
+    undefined=jinja2.StrictUndefined,
+)
+STATIC_PREFIX = "/u/assets/"
+
+
+def form_action_source(uri: str) -> str:
+    """The CSP source that lets a form (or the redirect after it) reach `uri`: its origin,
+    or `scheme:` for a native app's private-use scheme (CSP 3 §2.3.1)."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:"
+
+
+def security_headers(
+    *, form_target: str | None = None, script_nonce: str | None = None
+) -> dict[str, str]:
+    """The headers of every page. `form_target`: a redirect URI the page's forms (or the
+    redirect answering them) lead to, which CSP `form-action` must allow."""
+    form_action = "'self'" + (f" {form_action_source(form_target)}" if form_target else "")
+    script = f"'nonce-{script_nonce}'" if script_nonce else "'none'"
+    policy = (
+        "default-src 'none'; "
+        f"script-src {script}; "
+        "style-src 'self'; "
+        "img-src 'self' https: data:; "
+        f"form-action {form_action}; "
+        "frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Pragma": "no-cache",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+async def branding(request: web.Request) -> dict[str, str | None]:
+    """The tenant's `friendly_name` and `picture_url` from its settings (Auth0's fields)."""
+    tenant = request[TENANT]
+    name, picture = tenant.friendly_name or tenant.domain, None
+    try:
+        snapshot = await request.app[TENANT_SETTINGS].read(tenant.id)
+    except SettingsUnavailable as exc:  # branding is cosmetic: never fail a page for it
+        log.warning("tenant settings unavailable for branding", extra={"error": str(exc)})
+        snapshot = None
+    if snapshot is not None:
+        name = str(snapshot.settings.get("friendly_name") or name)
+        value = snapshot.settings.get("picture_url")
+        picture = value if isinstance(value, str) and value.startswith("https://") else None
+    return {"name": name, "picture_url": picture}
+
+
+async def render(
+    request: web.Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status: int = 200,
+    form_target: str | None = None,
+    with_script: bool = False,
+) -> web.Response:
+    """`template` rendered with `context`, the tenant's branding and a script nonce."""
+    nonce = secrets.token_urlsafe(16) if with_script else None
+    html = _ENVIRONMENT.get_template(template).render(
+        **context, tenant=await branding(request), script_nonce=nonce, assets=STATIC_PREFIX
+    )
+    return web.Response(
+        text=html,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers=security_headers(form_target=form_target, script_nonce=nonce),
+    )
+
+
+async def error_page(
+    request: web.Request, title: str, detail: str, status: int = 400
+) -> web.Response:
+    return await render(request, "error.html", {"title": title, "detail": detail}, status=status)

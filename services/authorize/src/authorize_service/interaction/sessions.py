@@ -1,0 +1,79 @@
+"""Login sessions: who is signed in to this tenant in this browser, and since when.
+
+The cookie holds a random session id; Redis holds `{prefix}session:{sha256(id)}` with the
+user and the authentication time (OIDC Core `auth_time`), so a copy of Redis does not hand
+out live sessions. Every login mints a new id (no session fixation, OWASP ASVS 3.2.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from oidc_common.tenancy import Origin
+
+SESSION_COOKIE = "oidc_session"
+SESSION_TTL = 24 * 3600
+_MAX_COOKIE = 128
+
+
+@dataclass(frozen=True)
+class LoginSession:
+    tenant_id: str
+    user_id: str
+    auth_time: int  # seconds since the epoch
+
+
+class Sessions:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, session_id: str) -> str:
+        return f"{self._prefix}session:{hashlib.sha256(session_id.encode()).hexdigest()}"
+
+    async def current(self, request: web.Request, tenant_id: str) -> LoginSession | None:
+        """The session the request's cookie names, if it is live and of this tenant."""
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if not session_id or len(session_id) > _MAX_COOKIE:
+            return None
+        raw = await self._redis.get(self._key(session_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        if data.get("tenant_id") != tenant_id:
+            return None
+        return LoginSession(data["tenant_id"], data["user_id"], int(data["auth_time"]))
+
+    async def create(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        session: LoginSession,
+        origin: Origin,
+    ) -> None:
+        """Store `session` under a new id, drop the one the browser had, set the cookie."""
+        old = request.cookies.get(SESSION_COOKIE)
+        if old and len(old) <= _MAX_COOKIE:
+            await self._redis.delete(self._key(old))
+        session_id = secrets.token_urlsafe(32)
+        value = {
+            "tenant_id": session.tenant_id,
+            "user_id": session.user_id,
+            "auth_time": session.auth_time,
+        }
+        await self._redis.set(self._key(session_id), json.dumps(value), ex=SESSION_TTL)
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_id,
+            max_age=SESSION_TTL,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=origin.scheme == "https",
+        )

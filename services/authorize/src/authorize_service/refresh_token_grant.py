@@ -1,0 +1,61 @@
+"""The refresh token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2).
+
+Each refresh token works once and is replaced; reusing one revokes its whole family and the
+access tokens of the sign-in. A request may narrow the scope, never widen it (RFC 6749 §6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from oidc_common.errors import OAuthError
+from oidc_common.tenancy import TENANT
+
+from .authorization_code_grant import revoke_grant
+from .client_auth import AuthenticatedClient
+from .oidc_scopes import OPENID
+from .resources import REFRESH_TOKENS, USERS
+from .scopes import narrow_scope
+from .token_request import TokenRequest
+from .user_tokens import UserGrant, issue_tokens
+
+GRANT_TYPE = "refresh_token"
+
+
+async def refresh_token(
+    request: web.Request, client: AuthenticatedClient, params: TokenRequest
+) -> dict[str, Any]:
+    token = params.require("refresh_token")
+    tenant_id = request[TENANT].id
+    rotation = await request.app[REFRESH_TOKENS].use(token, tenant_id, client.client_id)
+    if rotation.reused_family is not None:
+        await revoke_grant(request, rotation.reused_family)
+        raise OAuthError(
+            "invalid_grant", "The refresh token was already used; its sign-in is revoked"
+        )
+    family = rotation.grant
+    if family is None:
+        raise OAuthError("invalid_grant", "Invalid, expired or revoked refresh token")
+    scopes = narrow_scope(family.scopes, params.get("scope"))
+    user = await request.app[USERS].get(tenant_id, family.user_id)
+    if user is None:
+        await revoke_grant(request, family.family_id)
+        raise OAuthError("invalid_grant", "The user no longer exists")
+    return await issue_tokens(
+        request,
+        UserGrant(
+            tenant_id=tenant_id,
+            client_id=client.client_id,
+            user=user,
+            scopes=tuple(scopes),
+            audience=family.audience,
+            nonce=None,
+            auth_time=family.auth_time,
+            grant_id=family.family_id,
+        ),
+        access_token=True,
+        id_token=OPENID in scopes,
+        refresh_token=True,
+    )

@@ -1,0 +1,106 @@
+"""Refresh tokens (RFC 6749 §6), rotated on every use (RFC 9700 §4.14.2).
+
+Stored in MongoDB `refresh_tokens` as SHA-256 hashes (`_id`), one family per sign-in (the
+`family_id` is the grant id of the authorization code that started it). Using a token marks
+it used and issues its successor; presenting a used token again means it leaked, and the
+whole family is revoked, successors included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from oidc_common.mongo import Collections, Document
+
+REFRESH_TOKEN_TTL = dt.timedelta(days=30)
+_MAX_TOKEN = 128
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    tenant_id: str
+    client_id: str
+    user_id: str
+    family_id: str
+    scopes: list[str]
+    audience: str | None
+    auth_time: int
+
+
+@dataclass(frozen=True)
+class Rotation:
+    grant: RefreshGrant | None  # None: unknown, expired, revoked or reused
+    reused_family: str | None = None  # the family revoked because a used token came back
+
+
+class RefreshTokens:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._tokens = db[Collections.REFRESH_TOKENS]
+
+    async def issue(self, grant: RefreshGrant) -> tuple[str, dt.datetime]:
+        """A new refresh token of `grant`'s family and when it expires."""
+        token = secrets.token_urlsafe(32)
+        now = dt.datetime.now(dt.UTC)
+        expires_at = now + REFRESH_TOKEN_TTL
+        await self._tokens.insert_one(
+            {
+                "_id": _hash(token),
+                "tenant_id": grant.tenant_id,
+                "client_id": grant.client_id,
+                "user_id": grant.user_id,
+                "family_id": grant.family_id,
+                "scopes": grant.scopes,
+                "audience": grant.audience,
+                "auth_time": grant.auth_time,
+                "created_at": now,
+                "expires_at": expires_at,
+                "used_at": None,
+                "revoked_at": None,
+            }
+        )
+        return token, expires_at
+
+    async def use(self, token: str, tenant_id: str, client_id: str) -> Rotation:
+        """Mark `token` used, once; a second use revokes its family (`reused_family`)."""
+        if len(token) > _MAX_TOKEN or not token.isascii():
+            return Rotation(None)
+        now = dt.datetime.now(dt.UTC)
+        key = {"_id": _hash(token), "tenant_id": tenant_id, "client_id": client_id}
+        doc = await self._tokens.find_one_and_update(
+            {**key, "used_at": None, "revoked_at": None, "expires_at": {"$gt": now}},
+            {"$set": {"used_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is not None:
+            return Rotation(
+                RefreshGrant(
+                    tenant_id=tenant_id,
+                    client_id=client_id,
+                    user_id=str(doc["user_id"]),
+                    family_id=str(doc["family_id"]),
+                    scopes=[str(scope) for scope in doc.get("scopes") or ()],
+                    audience=doc.get("audience"),
+                    auth_time=int(doc["auth_time"]),
+                ),
+            )
+        stale = await self._tokens.find_one(key, {"used_at": 1, "family_id": 1})
+        if stale is not None and stale.get("used_at") is not None:
+            await self.revoke_family(str(stale["family_id"]))
+            return Rotation(None, str(stale["family_id"]))
+        return Rotation(None)
+
+    async def revoke_family(self, family_id: str) -> None:
+        await self._tokens.update_many(
+            {"family_id": family_id, "revoked_at": None},
+            {"$set": {"revoked_at": dt.datetime.now(dt.UTC)}},
+        )

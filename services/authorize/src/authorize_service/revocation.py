@@ -1,0 +1,29 @@
+"""Revoked grants: access tokens of a sign-in whose code was replayed or whose refresh token
+was reused stop working at this provider's `/userinfo`.
+
+Access tokens are JWTs verified by APIs on their own, so revocation reaches what this
+provider serves; their short lifetime bounds the rest. An access token's `jti` starts with
+its grant id (`{grant_id}.{random}`), which is what is looked up here.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+
+class RevokedGrants:
+    def __init__(self, redis: Redis, prefix: str, ttl: int) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl = ttl  # as long as an access token of the grant can live
+
+    def _key(self, grant_id: str) -> str:
+        return f"{self._prefix}revoked-grant:{grant_id}"
+
+    async def revoke(self, grant_id: str) -> None:
+        await self._redis.set(self._key(grant_id), "1", ex=self._ttl)
+
+    async def is_revoked(self, jti: object) -> bool:
+        if not isinstance(jti, str) or "." not in jti:
+            return False
+        return bool(await self._redis.exists(self._key(jti.split(".", 1)[0])))

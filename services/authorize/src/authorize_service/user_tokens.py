@@ -1,0 +1,123 @@
+"""The tokens a user's sign-in yields, whichever endpoint hands them out.
+
+One home for what `/authorize` (implicit), the authorization-code exchange and the refresh
+grant issue: the access token (RFC 9068; `aud` the API, plus `/userinfo` when `openid` was
+granted, as Auth0 does), the ID token (OIDC Core §2) and, with `offline_access`, a refresh
+token of the sign-in's family.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from oidc_common.service import DB, SETTINGS
+from oidc_common.tenancy import ORIGIN
+
+from .access_tokens import mint_access_token
+from .id_tokens import mint_id_token
+from .oidc_scopes import OFFLINE_ACCESS, OPENID, user_claims
+from .refresh_tokens import RefreshGrant
+from .registered_clients import extend_refresh_token_life
+from .resources import KEYSTORE, REFRESH_TOKENS
+from .users.repository import User
+
+USERINFO_PATH = "userinfo"
+
+
+def userinfo_audience(issuer: str) -> str:
+    return f"{issuer}{USERINFO_PATH}"
+
+
+def new_grant_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True)
+class UserGrant:
+    """What the user granted one client in one sign-in."""
+
+    tenant_id: str
+    client_id: str
+    user: User
+    scopes: tuple[str, ...]
+    audience: str | None
+    nonce: str | None
+    auth_time: int
+    grant_id: str
+
+
+async def issue_tokens(
+    request: web.Request,
+    grant: UserGrant,
+    *,
+    access_token: bool,
+    id_token: bool,
+    refresh_token: bool,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """The token members of a response (RFC 6749 §5.1 / §4.2.2, OIDC Core §3.1.3.3).
+
+    `refresh_token` is honoured only when `offline_access` was granted.
+    """
+    origin = request[ORIGIN]
+    key = await request.app[KEYSTORE].signing_key(grant.tenant_id)
+    body: dict[str, Any] = {}
+    issued_access: str | None = None
+    if access_token:
+        userinfo = userinfo_audience(origin.issuer)
+        audience: str | list[str] = userinfo
+        if grant.audience is not None:
+            audience = [grant.audience, userinfo] if OPENID in grant.scopes else grant.audience
+        token = mint_access_token(
+            key,
+            issuer=origin.issuer,
+            audience=audience,
+            client_id=grant.client_id,
+            scopes=grant.scopes,
+            ttl=request.app[SETTINGS].access_token_ttl,
+            subject=grant.user.user_id,
+            grant_type=None,
+            jti=f"{grant.grant_id}.{secrets.token_urlsafe(12)}",
+        )
+        issued_access = token.token
+        body.update(
+            {
+                "access_token": token.token,
+                "token_type": "Bearer",
+                "expires_in": token.expires_in,
+                "scope": token.scope,
+            }
+        )
+    if id_token and OPENID in grant.scopes:
+        body["id_token"] = mint_id_token(
+            key,
+            issuer=origin.issuer,
+            client_id=grant.client_id,
+            subject=grant.user.user_id,
+            auth_time=grant.auth_time,
+            nonce=grant.nonce,
+            user_claims=user_claims(grant.user, grant.scopes),
+            access_token=issued_access,
+            code=code,
+        )
+    if refresh_token and OFFLINE_ACCESS in grant.scopes:
+        refresh, expires_at = await request.app[REFRESH_TOKENS].issue(
+            RefreshGrant(
+                tenant_id=grant.tenant_id,
+                client_id=grant.client_id,
+                user_id=grant.user.user_id,
+                family_id=grant.grant_id,
+                scopes=list(grant.scopes),
+                audience=grant.audience,
+                auth_time=grant.auth_time,
+            )
+        )
+        await extend_refresh_token_life(
+            request.app[DB], grant.tenant_id, grant.client_id, expires_at
+        )
+        body["refresh_token"] = refresh
+    return body

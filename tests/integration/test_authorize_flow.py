@@ -1,0 +1,600 @@
+"""`/authorize`, login and consent pages, the code exchange, refresh and `/userinfo`, over
+real HTTP against an in-process authorize service (MongoDB and Redis real)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+import pytest
+
+from oidc_common.mongo import Collections
+from tests.conftest import SettingsFactory
+from tests.support.authorize import AuthorizeEnv, authorize_env
+from tests.support.signin import (
+    PASSWORD,
+    Browser,
+    Landing,
+    add_api,
+    add_client,
+    add_user,
+    jwks_key,
+    pkce_pair,
+)
+
+DOMAIN = "signin.example"
+ISSUER = f"http://{DOMAIN}/"
+CALLBACK = "https://app.example.com/callback"
+EMAIL = "ada@example.com"
+
+
+@pytest.fixture
+async def env(settings_for: SettingsFactory) -> AsyncIterator[AuthorizeEnv]:
+    async with authorize_env(settings_for("authorize"), DOMAIN, AuthorizeEnv) as environment:
+        await add_user(environment, EMAIL)
+        await add_api(environment)
+        yield environment
+
+
+@pytest.fixture
+def browser(env: AuthorizeEnv) -> Browser:
+    return Browser(env.http, DOMAIN)
+
+
+def half_hash(value: str) -> str:
+    digest = hashlib.sha256(value.encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+async def id_token_claims(env: AuthorizeEnv, token: str, client_id: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        await jwks_key(env.http, DOMAIN, token),
+        algorithms=["RS256"],
+        audience=client_id,
+        issuer=ISSUER,
+    )
+    return claims
+
+
+async def sign_in(browser: Browser, landing: Landing, consent: bool = True) -> Landing:
+    assert landing.page is not None and "Sign in" in landing.page, landing
+    landing = await browser.login(landing, EMAIL)
+    if consent:
+        assert landing.page is not None and "Authorize application" in landing.page, landing
+        landing = await browser.submit(landing, action="allow")
+    return landing
+
+
+async def token(
+    env: AuthorizeEnv, data: dict[str, str], auth: tuple[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Host": DOMAIN}
+    if auth is not None:
+        headers["Authorization"] = (
+            "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        )
+    response = await env.http.post("/oauth/token", data=data, headers=headers)
+    return response.status, await response.json()
+
+
+async def userinfo(env: AuthorizeEnv, access_token: str) -> tuple[int, dict[str, Any]]:
+    response = await env.http.get(
+        "/userinfo", headers={"Host": DOMAIN, "Authorization": f"Bearer {access_token}"}
+    )
+    return response.status, await response.json()
+
+
+async def code_flow(
+    env: AuthorizeEnv,
+    browser: Browser,
+    client: dict[str, Any],
+    scope: str = "openid email profile",
+    **extra: str,
+) -> tuple[str, str]:
+    verifier, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=client["redirect_uris"][0],
+        response_type="code",
+        scope=scope,
+        state="s1",
+        nonce="n1",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        **extra,
+    )
+    if landing.page is not None:
+        landing = await sign_in(browser, landing)
+    assert landing.url is not None and landing.url.startswith(client["redirect_uris"][0] + "?"), (
+        landing
+    )
+    assert landing.params["state"] == "s1" and landing.params["iss"] == ISSUER
+    return landing.params["code"], verifier
+
+
+# ----------------------------------------------------------------------------- happy paths
+
+
+async def test_code_pkce_public_client_signs_in_and_reads_userinfo(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(
+        env, token_endpoint_auth_method="none", grant_types=["authorization_code"]
+    )
+    code, verifier = await code_flow(env, browser, client)
+    status, body = await token(
+        env,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": CALLBACK,
+            "client_id": client["client_id"],
+        },
+    )
+    assert status == 200, body
+    assert "refresh_token" not in body
+    claims = await id_token_claims(env, body["id_token"], client["client_id"])
+    assert claims["nonce"] == "n1" and claims["email"] == EMAIL and claims["name"] == "Ada Lovelace"
+    assert claims["sub"].startswith("auth0|") and claims["at_hash"] == half_hash(
+        body["access_token"]
+    )
+    status, info = await userinfo(env, body["access_token"])
+    assert status == 200 and info["sub"] == claims["sub"] and info["email_verified"] is True
+    used = await env.db[Collections.CLIENTS].find_one({"_id": client["client_id"]})
+    assert used is not None and used["last_used_at"] is not None
+
+
+async def test_seed_implicit_link_with_openid_and_nonce(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(
+        env,
+        grant_types=["implicit"],
+        response_types=["id_token token"],
+        token_endpoint_auth_method="none",
+    )
+    landing = await browser.authorize(
+        scope="openid appointments contacts",
+        audience="appointments:api",
+        response_type="id_token token",
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        nonce="seed-nonce",
+        state="xyz",
+    )
+    landing = await sign_in(browser, landing)
+    assert landing.url is not None and landing.url.startswith(CALLBACK + "#"), landing
+    params = landing.params
+    assert params["state"] == "xyz" and params["token_type"] == "Bearer" and params["iss"] == ISSUER
+    claims = await id_token_claims(env, params["id_token"], client["client_id"])
+    assert claims["nonce"] == "seed-nonce" and claims["at_hash"] == half_hash(
+        params["access_token"]
+    )
+    access = jwt.decode(
+        params["access_token"],
+        await jwks_key(env.http, DOMAIN, params["access_token"]),
+        algorithms=["RS256"],
+        audience="appointments:api",
+        issuer=ISSUER,
+    )
+    assert (
+        access["scope"] == "openid appointments contacts" and access["azp"] == client["client_id"]
+    )
+    assert access["aud"] == ["appointments:api", f"{ISSUER}userinfo"]
+
+
+async def test_seed_link_exactly_as_printed_is_refused_naming_what_is_missing(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env, grant_types=["implicit"], response_types=["id_token token"])
+    landing = await browser.authorize(
+        scope="appointments contacts",
+        audience="appointments:api",
+        response_type="id_token token",
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+    )
+    assert landing.url is not None and landing.url.startswith(CALLBACK + "#")
+    assert landing.params["error"] == "invalid_request"
+    assert "openid scope" in landing.params["error_description"]
+    assert "nonce" in landing.params["error_description"]
+    assert landing.params["iss"] == ISSUER
+
+
+async def test_form_post_and_token_alone(env: AuthorizeEnv, browser: Browser) -> None:
+    client = await add_client(
+        env,
+        grant_types=["implicit"],
+        response_types=["token", "id_token token"],
+    )
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="id_token token",
+        response_mode="form_post",
+        scope="openid",
+        nonce="n",
+        state="st",
+    )
+    landing = await sign_in(browser, landing)
+    assert landing.page is not None and landing.url == CALLBACK, landing
+    assert {"id_token", "access_token", "state", "iss"} <= set(landing.params)
+    assert landing.response is not None
+    csp = landing.response.headers["Content-Security-Policy"]
+    assert "script-src 'nonce-" in csp and "form-action 'self' https://app.example.com" in csp
+    # token alone, remembered consent: straight back, no page.
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="token",
+        scope="openid",
+    )
+    assert (
+        landing.url is not None
+        and "access_token" in landing.params
+        and "id_token" not in landing.params
+    )
+
+
+async def test_confidential_basic_offline_access_refresh_rotation_and_reuse(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env)
+    code, verifier = await code_flow(env, browser, client, scope="openid offline_access")
+    auth = (client["client_id"], client["client_secret"])
+    status, body = await token(
+        env,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": CALLBACK,
+        },
+        auth,
+    )
+    assert status == 200 and body["refresh_token"], body
+    first = body["refresh_token"]
+    status, refreshed = await token(
+        env, {"grant_type": "refresh_token", "refresh_token": first}, auth
+    )
+    assert status == 200 and refreshed["refresh_token"] != first, refreshed
+    assert (await userinfo(env, refreshed["access_token"]))[0] == 200
+    # Reusing the rotated token revokes the family: its successor and access tokens stop.
+    status, reused = await token(env, {"grant_type": "refresh_token", "refresh_token": first}, auth)
+    assert status == 400 and reused["error"] == "invalid_grant"
+    status, after = await token(
+        env, {"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]}, auth
+    )
+    assert status == 400 and after["error"] == "invalid_grant"
+    assert (await userinfo(env, refreshed["access_token"]))[0] == 401
+    client_doc = await env.db[Collections.CLIENTS].find_one({"_id": client["client_id"]})
+    assert client_doc is not None and client_doc["refresh_tokens_live_until"] is not None
+
+
+# --------------------------------------------------------------------------- code exchange
+
+
+async def test_code_replay_is_refused_and_revokes_the_first_tokens(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env)
+    auth = (client["client_id"], client["client_secret"])
+    code, verifier = await code_flow(env, browser, client, scope="openid offline_access")
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "redirect_uri": CALLBACK,
+    }
+    status, body = await token(env, form, auth)
+    assert status == 200
+    status, again = await token(env, form, auth)
+    assert status == 400 and again["error"] == "invalid_grant"
+    assert (await userinfo(env, body["access_token"]))[0] == 401
+    status, refresh = await token(
+        env, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth
+    )
+    assert status == 400 and refresh["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    "case", ["wrong_verifier", "no_verifier", "other_client", "other_redirect"]
+)
+async def test_code_exchange_bindings(env: AuthorizeEnv, browser: Browser, case: str) -> None:
+    client = await add_client(env, redirect_uris=[CALLBACK, CALLBACK + "2"])
+    other = await add_client(env)
+    code, verifier = await code_flow(env, browser, client)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "redirect_uri": CALLBACK,
+    }
+    auth = (client["client_id"], client["client_secret"])
+    if case == "wrong_verifier":
+        form["code_verifier"] = pkce_pair()[0]
+    elif case == "no_verifier":
+        del form["code_verifier"]
+    elif case == "other_client":
+        auth = (other["client_id"], other["client_secret"])
+    else:
+        form["redirect_uri"] = CALLBACK + "2"
+    status, body = await token(env, form, auth)
+    assert status == 400 and body["error"] == "invalid_grant", body
+
+
+# ------------------------------------------------------------------ errors shown as a page
+
+
+async def _expect_page(landing: Landing, text: str) -> None:
+    assert landing.url is None and landing.page is not None, landing
+    assert landing.status == 400 and text in landing.page
+
+
+async def test_unknown_client_and_bad_redirect_uris_show_a_page(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env)
+    base = {"response_type": "code", "scope": "openid"}
+    await _expect_page(
+        await browser.authorize(**base, client_id="nope", redirect_uri=CALLBACK),
+        "Unknown application",
+    )
+    await _expect_page(
+        await browser.authorize(**base, client_id=client["client_id"]),
+        "redirect_uri parameter is missing",
+    )
+    for variant in (
+        "https://APP.example.com/callback",
+        "HTTPS://app.example.com/callback",
+        "https://app.example.com/callback/",
+        "https://app.example.com/callback?x=1",
+        "https://user@app.example.com/callback",
+        "https://app.example.com/x/../callback",
+        "https://app.example.com:8443/callback",
+        "https://app.example.com/callback#f",
+        "https://evil.example/callback",
+    ):
+        landing = await browser.authorize(
+            **base, client_id=client["client_id"], redirect_uri=variant
+        )
+        await _expect_page(landing, "Invalid redirect URI")
+
+
+async def test_loopback_any_port_only_for_native_clients(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    native = await add_client(
+        env,
+        application_type="native",
+        token_endpoint_auth_method="none",
+        redirect_uris=["http://127.0.0.1/cb"],
+        grant_types=["authorization_code"],
+    )
+    web_client = await add_client(env, redirect_uris=["http://127.0.0.1:8000/cb"])
+    _, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=native["client_id"],
+        redirect_uri="http://127.0.0.1:51234/cb",
+        response_type="code",
+        scope="openid",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    assert landing.page is not None and "Sign in" in landing.page
+    landing = await browser.authorize(
+        client_id=web_client["client_id"],
+        redirect_uri="http://127.0.0.1:8001/cb",
+        response_type="code",
+    )
+    await _expect_page(landing, "Invalid redirect URI")
+
+
+async def test_reaped_client_gets_the_page(env: AuthorizeEnv, browser: Browser) -> None:
+    client = await add_client(env)
+    await env.db[Collections.CLIENTS].update_one(
+        {"_id": client["client_id"]}, {"$set": {"reaped_at": 1}}
+    )
+    landing = await browser.authorize(
+        client_id=client["client_id"], redirect_uri=CALLBACK, response_type="code"
+    )
+    await _expect_page(landing, "Unknown application")
+
+
+# ------------------------------------------------------------- errors sent to the client
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"response_type": "token"}, "unauthorized_client"),
+        ({"response_type": "code id_token"}, "unsupported_response_type"),
+        (
+            {"response_type": "code", "code_challenge_method": "plain", "code_challenge": "x" * 43},
+            "invalid_request",
+        ),
+        ({"response_type": "code"}, "invalid_request"),  # PKCE required by default
+        ({"response_type": "code", "prompt": "none login"}, "invalid_request"),
+        ({"response_type": "code", "max_age": "-1"}, "invalid_request"),
+        ({"response_type": "code", "request": "eyJ"}, "request_not_supported"),
+        ({"response_type": "code", "audience": "unknown:api"}, "access_denied"),
+        ({"response_type": "code", "response_mode": "bogus"}, "invalid_request"),
+    ],
+)
+async def test_request_errors_go_back_to_the_client(
+    env: AuthorizeEnv, browser: Browser, params: dict[str, str], error: str
+) -> None:
+    client = await add_client(env)
+    _, challenge = pkce_pair()
+    if (
+        params.get("response_type") == "code"
+        and "code_challenge" not in params
+        and error != "invalid_request"
+    ):
+        params = {**params, "code_challenge": challenge, "code_challenge_method": "S256"}
+    landing = await browser.authorize(
+        client_id=client["client_id"], redirect_uri=CALLBACK, state="st", **params
+    )
+    assert landing.url is not None and landing.params["error"] == error, landing
+    assert landing.params["state"] == "st" and landing.params["iss"] == ISSUER
+
+
+async def test_prompt_none_login_required_then_consent_required(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env, response_types=["code"])
+    _, challenge = pkce_pair()
+    params = {
+        "client_id": client["client_id"],
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    landing = await browser.authorize(**params, prompt="none")
+    assert landing.params["error"] == "login_required"
+    # Sign in through another client, so a session exists but this client has no consent.
+    other = await add_client(env)
+    await code_flow(env, browser, other)
+    landing = await browser.authorize(**params, prompt="none")
+    assert landing.params["error"] == "consent_required"
+
+
+async def test_consent_denied_and_remembered_and_prompt_consent(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env)
+    _, challenge = pkce_pair()
+    params = {
+        "client_id": client["client_id"],
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": "openid email",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    landing = await browser.login(await browser.authorize(**params), EMAIL)
+    denied = await browser.submit(landing, action="deny")
+    assert denied.params["error"] == "access_denied" and denied.params["iss"] == ISSUER
+    landing = await browser.authorize(**params)
+    assert landing.page is not None and "Authorize application" in landing.page  # session kept
+    allowed = await browser.submit(landing, action="allow")
+    assert "code" in allowed.params
+    assert "code" in (await browser.authorize(**params)).params  # remembered
+    again = await browser.authorize(**params, prompt="consent")
+    assert again.page is not None and "Authorize application" in again.page
+
+
+# ------------------------------------------------------------------------ page security
+
+
+async def test_csrf_token_missing_or_wrong_is_refused(env: AuthorizeEnv, browser: Browser) -> None:
+    client = await add_client(env)
+    _, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    wrong = await browser.submit(landing, csrf_token="forged", email=EMAIL, password=PASSWORD)
+    assert wrong.status == 403 and wrong.url is None
+    assert landing.page is not None
+    state = landing.page.split('name="state" value="')[1].split('"')[0]
+    response = await env.http.post(
+        "/u/login",
+        data={"state": state, "email": EMAIL, "password": PASSWORD},
+        headers={"Host": DOMAIN},
+        allow_redirects=False,
+    )
+    assert response.status == 403
+
+
+async def test_login_throttle_and_same_answer_for_unknown_email(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env)
+    _, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    unknown = await browser.login(landing, "nobody@example.com", "whatever-password")
+    wrong = await browser.login(landing, EMAIL, "not-the-password")
+    assert unknown.status == wrong.status == 401
+    assert unknown.page is not None and wrong.page is not None
+    assert "Wrong email or password." in unknown.page and "Wrong email or password." in wrong.page
+    for _ in range(4):
+        wrong = await browser.login(landing, EMAIL, "not-the-password")
+    blocked = await browser.login(landing, EMAIL)  # right password, but throttled
+    assert blocked.status == 429 and blocked.url is None
+
+
+async def test_pages_escape_client_metadata_and_send_security_headers(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(
+        env,
+        client_name="<script>alert(1)</script>",
+        logo_uri='https://app.example.com/logo.png"onerror="alert(1)',
+    )
+    _, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        scope="openid",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    assert landing.page is not None and "<script>alert(1)</script>" not in landing.page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in landing.page
+    consent = await browser.login(landing, EMAIL)
+    assert (
+        consent.page is not None
+        and '"onerror="' not in consent.page
+        and "&#34;onerror=&#34;" in consent.page
+    )
+    assert "unverified application" in consent.page.lower() and "app.example.com" in consent.page
+    for page in (landing, consent):
+        assert page.response is not None
+        headers = page.response.headers
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert "script-src 'none'" in headers["Content-Security-Policy"]
+        assert (
+            headers["Cache-Control"] == "no-store" and headers["Referrer-Policy"] == "no-referrer"
+        )
+        assert headers["X-Frame-Options"] == "DENY"
+
+
+async def test_login_mints_a_new_session_id(env: AuthorizeEnv, browser: Browser) -> None:
+    client = await add_client(env)
+    env.http.session.cookie_jar.update_cookies({"oidc_session": "attacker-chosen"})
+    await code_flow(env, browser, client)
+    cookies = {cookie.key: cookie.value for cookie in env.http.session.cookie_jar}
+    assert cookies["oidc_session"] != "attacker-chosen"
+
+
+async def test_discovery_tells_the_truth(env: AuthorizeEnv) -> None:
+    metadata = await (
+        await env.http.get("/.well-known/openid-configuration", headers={"Host": DOMAIN})
+    ).json()
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    assert set(metadata["response_types_supported"]) == {
+        "code",
+        "token",
+        "id_token",
+        "id_token token",
+    }
+    assert metadata["prompt_values_supported"] == ["consent", "login", "none"]
