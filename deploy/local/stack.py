@@ -220,7 +220,7 @@ def demo_tenant(config: StackConfig) -> dict[str, str]:
     return data
 
 
-def print_welcome(config: StackConfig, creds: dict[str, str]) -> None:
+def print_welcome(config: StackConfig, creds: dict[str, str], demo_text: str = "") -> None:
     base = f"http://localhost:{config.gateway_port}"
     print(f"""
 ================================================================================
@@ -243,6 +243,8 @@ def print_welcome(config: StackConfig, creds: dict[str, str]) -> None:
 
    curl -s -X POST {base}/oidc/register -H 'content-type: application/json' \\
      -d '{{"client_name":"My Dynamic Application","redirect_uris":["https://application.example.com/callback"]}}'""")
+    if demo_text:
+        print(demo_text)
     print("\n Logs: .local/logs/   Stop: Ctrl-C here, or 'make stop' from another shell.\n")
 
 
@@ -265,7 +267,11 @@ def run(config: StackConfig) -> int:
         host=f"localhost:{config.gateway_port}",
     ):
         say("warning: the gateway does not answer discovery yet")
-    print_welcome(config, creds)
+    import demo  # deploy/local/demo.py, beside this script
+
+    print_welcome(
+        config, creds, demo.welcome_text(demo.prepare(config.gateway_port, creds, config.state))
+    )
     stopping = False
 
     def on_signal(signum: int, _: object) -> None:
