@@ -48,7 +48,7 @@ stop:
 bench: install backing
 	@command -v wrk >/dev/null || { echo "[make] installing wrk (load generator)"; \
 		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
-	@$(BACKING_ENV) && $(PY) bench/propagation.py && $(PY) bench/registration.py
+	@$(BACKING_ENV) && $(PY) bench/propagation.py && $(PY) bench/registration.py && $(PY) bench/token_endpoint.py
 
 bench-propagation: install backing
 	@$(BACKING_ENV) && $(PY) bench/propagation.py

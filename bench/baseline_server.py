@@ -26,9 +26,23 @@ async def register(request: web.Request) -> web.Response:
     )
 
 
+async def token(request: web.Request) -> web.Response:
+    """The token bench's baseline: read the form, answer random tokens, store nothing."""
+    form = await request.post()
+    return web.json_response(
+        {
+            "access_token": secrets.token_urlsafe(600),
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": form.get("scope") or "openid",
+        }
+    )
+
+
 def main() -> None:
     app = web.Application()
     app.router.add_post("/oidc/register", register)
+    app.router.add_post("/oauth/token", token)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -21,6 +22,10 @@ from oidc_common.mongo import open_client
 from tenant_settings_service.bootstrap import create_tenant
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "bench"
+DOMAIN = "bench.example"
+SERVER_CPU = 0
+LOADGEN_CPU = 1
 
 
 def free_port() -> int:
@@ -175,3 +180,76 @@ class CpuMeter:
 
 def python() -> str:
     return sys.executable
+
+
+@dataclass
+class Result:
+    name: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    statuses: str
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(
+    name: str,
+    url: str,
+    concurrency: int,
+    seconds: int,
+    meter: CpuMeter | None = None,
+    script: str = "register.lua",
+    env: dict[str, str] | None = None,
+) -> Result:
+    """One wrk run (one thread, pinned to LOADGEN_CPU) of bench/`script` against `url`."""
+    if meter:
+        meter.start()
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            str(LOADGEN_CPU),
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"BENCH_HOST": DOMAIN, **(env or {})},
+    ).stdout
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        distribution = out.split("Latency Distribution", 1)[1]
+        p50 = _ms(re.search(r"50%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
+        p99 = _ms(re.search(r"99%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
+    except (AttributeError, IndexError) as exc:
+        raise RuntimeError(f"cannot read wrk's output for {name} c={concurrency}:\n{out}") from exc
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    cpu = meter.stop() if meter else {}
+    return Result(name, concurrency, rps, p50, p99, f"{total - errors} 2xx, {errors} other", cpu)
+
+
+def _rps(result: Result) -> float:
+    return result.rps
+
+
+def _row(r: Result) -> str:
+    cpu = " ".join(f"{name} {value:.0f}%" for name, value in r.cpu.items() if value >= 1)
+    return (
+        f"{r.name:34s} c={r.concurrency:<3d} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  "
+        f"p99 {r.p99_ms:7.2f} ms  {r.statuses}  cpu: {cpu}"
+    )

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -28,12 +27,18 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 from common import (
+    DOMAIN,
+    HERE,
+    LOADGEN_CPU,
+    SERVER_CPU,
     CpuMeter,
+    Result,
+    _row,
+    _rps,
     bench_settings,
     children,
     cpu_seconds,
@@ -47,75 +52,18 @@ from common import (
     service_env,
     start_process,
     wait_ready,
+    wrk,
 )
 from cpu_profile import Profile, py_spy
 
 from oidc_common.config import Settings
 from oidc_common.mongo import INDEXES, Collections, open_client
 
-DOMAIN = "bench.example"
 # The target: at concurrency 16, this share of the baseline's requests/s, and p99.
 TARGET_CONCURRENCY = 16
 TARGET_RATIO = 0.35
 TARGET_P99_MS = 25.0
-SERVER_CPU = 0
-LOADGEN_CPU = 1
-HERE = Path(__file__).resolve().parent
 STACK = load_stack()
-
-
-@dataclass
-class Result:
-    name: str
-    concurrency: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    statuses: str
-    cpu: dict[str, float] = field(default_factory=dict)
-
-
-def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def wrk(
-    name: str, url: str, concurrency: int, seconds: int, meter: CpuMeter | None = None
-) -> Result:
-    if meter:
-        meter.start()
-    out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            str(LOADGEN_CPU),
-            "wrk",
-            "-t1",
-            f"-c{concurrency}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(HERE / "register.lua"),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"BENCH_HOST": DOMAIN},
-    ).stdout
-    try:
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        distribution = out.split("Latency Distribution", 1)[1]
-        p50 = _ms(re.search(r"50%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
-        p99 = _ms(re.search(r"99%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
-    except (AttributeError, IndexError) as exc:
-        raise RuntimeError(f"cannot read wrk's output for {name} c={concurrency}:\n{out}") from exc
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    cpu = meter.stop() if meter else {}
-    return Result(name, concurrency, rps, p50, p99, f"{total - errors} 2xx, {errors} other", cpu)
 
 
 def start_gateway(upstream_port: int, state: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -331,10 +279,6 @@ def verdict(results: list[Result], baseline: dict[int, float], ceiling: float) -
         )
 
 
-def _rps(result: Result) -> float:
-    return result.rps
-
-
 def per_request_us(cpu_percent: float, rps: float) -> float:
     # 1% of one core for one second is 10 ms of CPU time.
     return cpu_percent * 10_000 / rps if rps else 0.0
@@ -389,14 +333,6 @@ def _client_document() -> dict[str, object]:
         "last_used_at": None,
         "reaped_at": None,
     }
-
-
-def _row(r: Result) -> str:
-    cpu = " ".join(f"{name} {value:.0f}%" for name, value in r.cpu.items() if value >= 1)
-    return (
-        f"{r.name:34s} c={r.concurrency:<3d} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  "
-        f"p99 {r.p99_ms:7.2f} ms  {r.statuses}  cpu: {cpu}"
-    )
 
 
 if __name__ == "__main__":
