@@ -1,23 +1,19 @@
 """End to end through the nginx gateway, as a newcomer does it after `make run`.
 
-The three services run as separate processes (registration with two replicas), nginx routes
-the public paths, and every step uses plain HTTP against the gateway.
+The three services run as separate processes (registration with two replicas; the
+`stack_processes` fixture of tests/e2e/conftest.py), nginx routes the public paths, and every
+step uses plain HTTP against the gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-
-from tests.support.backing import BackingServices
-from tests.support.services import cleanup_isolated, isolated_settings, new_tag, settings_env
-from tests.support.stack import free_port, load_stack_module
 
 SEED_EXAMPLE = {
     "client_name": "My Dynamic Application",
@@ -42,40 +38,6 @@ class Gateway:
         ) as response:
             body = await response.json(content_type=None) if response.content_length != 0 else None
             return response.status, body
-
-
-@pytest.fixture(scope="module")
-def stack_processes(
-    backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[int, dict[str, str], str]]:
-    stack_module = load_stack_module()
-    tag = new_tag()
-    settings = isolated_settings(backing, "e2e", tag)
-    env = settings_env(settings)
-    env["LOG_LEVEL"] = "INFO"
-    state: Path = tmp_path_factory.mktemp("stack")
-    config = stack_module.StackConfig(
-        state=state,
-        gateway_port=free_port(),
-        ports={
-            "registration": free_port(),
-            "authorize": free_port(),
-            "tenant-settings": free_port(),
-        },
-        registration_replicas=2,
-        env=env,
-    )
-    # Replica ports are registration + 10 * i: make sure the second one is free too.
-    config.ports["registration"] = free_port()
-    creds = stack_module.demo_tenant(config)
-    assert creds is not None
-    stack = stack_module.Stack(config)
-    stack.start(timeout=60)
-    try:
-        yield config.gateway_port, creds, tag
-    finally:
-        stack.stop()
-        asyncio.run(cleanup_isolated(backing, tag))
 
 
 @pytest.fixture
