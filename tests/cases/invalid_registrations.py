@@ -111,7 +111,9 @@ INVALID_REGISTRATIONS: list[tuple[str, object, int, str]] = [
     # --- web application rules (OIDC DCR §2)
     ("web_http_non_loopback", _uri("http://app.example.com/cb"), 400, IRU),
     ("web_http_private_ip", _uri("http://10.0.0.5/cb"), 400, IRU),
-    ("web_http_loopback_like_127_0_0_2", _uri("http://127.0.0.2/cb"), 400, IRU),
+    # `*.localhost` is not loopback (oidc_common.redirect_uris); all of 127.0.0.0/8 is.
+    ("web_http_localhost_subdomain", _uri("http://dev.localhost/cb"), 400, IRU),
+    ("web_http_unspecified_address", _uri("http://0.0.0.0/cb"), 400, IRU),
     ("web_custom_scheme_default_type", _uri("com.example.app:/cb"), 400, IRU),
     (
         "web_custom_scheme_explicit_type",
@@ -177,6 +179,7 @@ INVALID_REGISTRATIONS: list[tuple[str, object, int, str]] = [
     ("native_http_non_loopback", _native("http://app.example.com/cb"), 400, IRU),
     ("native_http_private_ip", _native("http://192.168.1.10:8080/cb"), 400, IRU),
     ("native_http_localhost_lookalike", _native("http://localhost.evil.example/cb"), 400, IRU),
+    ("native_http_localhost_subdomain", _native("http://app.localhost:8080/cb"), 400, IRU),
     # --- list limits
     (
         "redirect_uris_too_many",

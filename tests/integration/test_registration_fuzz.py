@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registration_service.rfc7591.metadata import CLIENT_METADATA_FIELDS
+from oidc_common.client_metadata import CLIENT_METADATA_FIELDS
 from tests.support.registration import Dcr
 
 JSON_SCALARS = (

@@ -9,15 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registration_service.rfc7591.metadata import (
-    AUTH_METHODS,
+from oidc_common.client_metadata import (
     GRANT_TYPES,
     RESPONSE_TYPES,
     ClientMetadataError,
     MetadataPolicy,
     validate_client_metadata,
-    validate_update_request,
 )
+from oidc_common.client_metadata import TOKEN_ENDPOINT_AUTH_METHODS as AUTH_METHODS
+from registration_service.rfc7592.update_request import validate_update_request
 from tests.cases.invalid_registrations import INVALID_REGISTRATIONS
 
 ERROR_CODES = {"invalid_redirect_uri", "invalid_client_metadata"}
@@ -104,6 +104,28 @@ VALID_REGISTRATIONS: list[tuple[str, object, MetadataPolicy, dict[str, Any]]] = 
         MetadataPolicy(),
         expected(
             redirect_uris=["http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:9/"]
+        ),
+    ),
+    (
+        # One loopback definition (oidc_common.redirect_uris): all of 127.0.0.0/8, ::1 in any
+        # spelling, IPv4-mapped 127.0.0.0/8 and `localhost.` may use plain http.
+        "web_http_any_loopback_spelling",
+        {
+            "redirect_uris": [
+                "http://127.0.0.2/cb",
+                "http://[::ffff:127.0.0.1]/cb",
+                "http://[0:0:0:0:0:0:0:1]:9/cb",
+                "http://localhost./cb",
+            ]
+        },
+        MetadataPolicy(),
+        expected(
+            redirect_uris=[
+                "http://127.0.0.2/cb",
+                "http://[::ffff:127.0.0.1]/cb",
+                "http://[0:0:0:0:0:0:0:1]:9/cb",
+                "http://localhost./cb",
+            ]
         ),
     ),
     (

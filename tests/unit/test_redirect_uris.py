@@ -1,4 +1,5 @@
-"""Redirect URI matching: exact comparison, plus RFC 8252 §7.3 loopback ports for native apps."""
+"""Redirect URI matching: exact comparison, plus RFC 8252 §7.3 loopback ports for native apps;
+the one loopback definition (RFC 8252 §7.3, §8.3; RFC 6890)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from hypothesis import strategies as st
 
 from oidc_common.redirect_uris import (
     FORBIDDEN_SCHEMES,
-    LOOPBACK_HOSTS,
     is_loopback,
+    is_loopback_host,
     redirect_uri_matches,
 )
 
@@ -249,10 +250,20 @@ LOOPBACK_CASES: list[tuple[str, str, bool]] = [
     ("localhost_uppercase", "http://LOCALHOST:1/", True),
     ("https_localhost", "https://localhost/cb", True),
     ("query_only", "http://127.0.0.1?x=1", True),
-    ("other_ipv4_loopback", "http://127.0.0.2/cb", False),
-    ("expanded_ipv6", "http://[0:0:0:0:0:0:0:1]/cb", False),
+    ("other_ipv4_loopback", "http://127.0.0.2/cb", True),
+    ("last_ipv4_loopback", "http://127.255.255.254:8080/cb", True),
+    ("expanded_ipv6", "http://[0:0:0:0:0:0:0:1]/cb", True),
+    ("ipv4_mapped_loopback", "http://[::ffff:127.0.0.1]/cb", True),
+    ("localhost_trailing_dot", "http://localhost./cb", True),
+    ("ipv4_outside_127", "http://128.0.0.1/cb", False),
+    ("ipv4_mapped_public", "http://[::ffff:8.8.8.8]/cb", False),
+    ("unspecified_ipv4", "http://0.0.0.0/cb", False),
+    ("unspecified_ipv6", "http://[::]/cb", False),
+    ("integer_ipv4", "http://2130706433/cb", False),
+    ("hex_ipv4", "http://0x7f.1/cb", False),
     ("localhost_suffix", "http://localhost.evil.example/cb", False),
     ("localhost_subdomain", "http://evil.localhost/cb", False),
+    ("localhost_subdomain_trailing_dot", "http://foo.localhost./cb", False),
     ("public_host", "https://app.example.com/cb", False),
     ("custom_scheme_with_localhost", "myapp://localhost/cb", False),
     ("userinfo", "http://user@127.0.0.1/cb", False),
@@ -274,11 +285,55 @@ def test_is_loopback(uri: str, want: bool) -> None:
     assert is_loopback(uri) is want
 
 
+LOOPBACK_HOST_CASES: list[tuple[str, bool]] = [
+    ("localhost", True),
+    ("LocalHost", True),
+    ("localhost.", True),
+    ("127.0.0.1", True),
+    ("127.0.0.2", True),
+    ("127.1.2.3", True),
+    ("::1", True),
+    ("[::1]", True),
+    ("0:0:0:0:0:0:0:1", True),
+    ("::ffff:127.0.0.1", True),
+    ("[::ffff:127.0.0.2]", True),
+    ("::ffff:7f00:1", True),
+    ("foo.localhost", False),
+    ("foo.localhost.", False),
+    ("localhost.example", False),
+    ("128.0.0.1", False),
+    ("126.255.255.255", False),
+    ("0.0.0.0", False),
+    ("::", False),
+    ("::2", False),
+    ("::ffff:10.0.0.1", False),
+    ("127.1", False),
+    ("2130706433", False),
+    ("0x7f.0.0.1", False),
+    ("127.000.000.001", False),
+    ("", False),
+]
+
+
+@pytest.mark.parametrize(("host", "want"), LOOPBACK_HOST_CASES)
+def test_is_loopback_host(host: str, want: bool) -> None:
+    assert is_loopback_host(host) is want
+
+
+def test_native_any_port_on_every_loopback_spelling() -> None:
+    for host in ("127.0.0.2", "[::ffff:127.0.0.1]", "localhost."):
+        registered = [f"http://{host}:1/cb"]
+        assert redirect_uri_matches(registered, f"http://{host}:2/cb", "native")
+    # A *.localhost name is an ordinary host: its port is part of the exact match.
+    assert not redirect_uri_matches(
+        ["http://app.localhost:1/cb"], "http://app.localhost:2/cb", "native"
+    )
+
+
 def test_constants() -> None:
     assert (
         frozenset({"javascript", "data", "file", "vbscript", "blob", "about"}) == FORBIDDEN_SCHEMES
     )
-    assert frozenset({"127.0.0.1", "::1", "localhost"}) == LOOPBACK_HOSTS
 
 
 uris = st.one_of(

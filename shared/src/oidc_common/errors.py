@@ -26,6 +26,9 @@ BACKING_OUTAGES = (
     redis.exceptions.TimeoutError,
 )
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Retry-After (seconds) of a 503 for an outage expected to be short: a backing service
+# reconnecting, a setting that cannot be read right now.
+RETRY_AFTER_OUTAGE = "5"
 
 
 def is_management_path(path: str) -> bool:
@@ -165,7 +168,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             request.path,
             503,
             "A backing service is unavailable, retry later",
-            {"Retry-After": "5"},
+            {"Retry-After": RETRY_AFTER_OUTAGE},
         )
     except asyncio.CancelledError:
         raise

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from oidc_common.client_metadata import TOKEN_ENDPOINT_AUTH_METHODS
 from oidc_common.errors import json_response
 from oidc_common.settings_cache import SettingsUnavailable
 from oidc_common.signing_keys import SIGNING_ALG
@@ -71,11 +72,7 @@ def provider_metadata(issuer: str, *, registration_enabled: bool) -> dict[str, A
             ],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [SIGNING_ALG],
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
+            "token_endpoint_auth_methods_supported": sorted(TOKEN_ENDPOINT_AUTH_METHODS),
             "claims_supported": list(CLAIMS_SUPPORTED),
             "code_challenge_methods_supported": ["S256"],  # RFC 7636 §4.2, no `plain`
             # request_uri_parameter_supported defaults to true (Discovery §3): say no.

@@ -5,6 +5,9 @@ current by the settings events), else Redis, else MongoDB. An in-process entry i
 only while this replica's event consumer has been connected since the entry was loaded
 (otherwise an event may have been missed) and for at most `max_age` seconds. When no source
 answers, the state is UNKNOWN so the caller fails closed.
+
+The gate's answers to a request are written once here: `registration_policy` for
+`POST /oidc/register`, `self_management_policy` for RFC 7592, `unavailable` for a 503.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from oidc_common.broker import Broker
+from oidc_common.errors import RETRY_AFTER_OUTAGE, OAuthError
+from oidc_common.registration_policy import RegistrationPolicy
 from oidc_common.settings_cache import SettingsCache, SettingsSnapshot, SettingsUnavailable
 
 
@@ -111,3 +116,47 @@ class RegistrationGate:
             return GateDecision(GateState.DISABLED)
         state = GateState.ENABLED if snapshot.registration_enabled else GateState.DISABLED
         return GateDecision(state, snapshot)
+
+
+def unavailable() -> OAuthError:
+    """503 with Retry-After: what registration needs cannot be known right now (fail closed)."""
+    return OAuthError(
+        "temporarily_unavailable",
+        "Registration is temporarily unavailable, retry later",
+        status=503,
+        headers={"Retry-After": RETRY_AFTER_OUTAGE},
+    )
+
+
+def registration_policy(decision: GateDecision) -> RegistrationPolicy:
+    """The policy an open registration applies; 503 when the flag cannot be known, 403 while
+    registration is off (RFC 7591 §3.2.2 lets the server refuse; Auth0 answers 403)."""
+    if decision.state is GateState.UNKNOWN:
+        raise unavailable()
+    if decision.state is GateState.DISABLED or decision.snapshot is None:
+        raise OAuthError(
+            "access_denied",
+            "Dynamic client registration is disabled for this tenant",
+            status=403,
+        )
+    return RegistrationPolicy.from_settings(decision.snapshot.settings)
+
+
+def self_management_policy(decision: GateDecision) -> RegistrationPolicy:
+    """The policy for a client managing its own registration (RFC 7592), whether or not open
+    registration is on now; 503 when the settings cannot be known, 403 when the tenant does
+    not allow it."""
+    if decision.state is GateState.UNKNOWN:
+        raise unavailable()
+    # A tenant without a settings document has the default policy.
+    snapshot = decision.snapshot
+    settings = snapshot.settings if snapshot else {}
+    policy = RegistrationPolicy.from_settings(settings)
+    if not policy.client_self_management:
+        raise OAuthError(
+            "access_denied",
+            "Clients may not read or change their own registration in this tenant; "
+            "contact the tenant owner",
+            status=403,
+        )
+    return policy

@@ -19,11 +19,11 @@ from redis.asyncio import Redis
 
 from oidc_common.events import CLIENT_DELETED
 from oidc_common.locks import claim_once
+from oidc_common.registration_policy import RegistrationPolicy
 from oidc_common.settings_cache import SettingsCache
 
 from ..clients.repository import ClientRepository, idle_filter, never_used_filter
 from ..events.client_events import ClientEvents
-from ..policy import RegistrationPolicy
 from .client_cap import ClientCap
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Reaper:
         snapshot = await self._settings.read(tenant_id)
         if snapshot is None:
             return ReapReport()
-        policy = RegistrationPolicy.from_snapshot(snapshot)
+        policy = RegistrationPolicy.from_settings(snapshot.settings)
         report = ReapReport()
         unused_cutoff = now - dt.timedelta(hours=policy.unused_client_ttl_hours)
         unused = never_used_filter(tenant_id, unused_cutoff)

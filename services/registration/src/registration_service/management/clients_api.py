@@ -8,36 +8,31 @@ registration policy, and may mark a client first-party.
 from __future__ import annotations
 
 import re
-from typing import Any, NoReturn
+from typing import Any
 
 from aiohttp import web
 
+from oidc_common.client_metadata import (
+    ClientMetadataError,
+    is_client_metadata_member,
+    validate_client_metadata,
+)
 from oidc_common.errors import ManagementApiError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
-from oidc_common.json_body import read_json_body
 from oidc_common.management_auth import requires_scope
 from oidc_common.mongo import Document
 from oidc_common.tenancy import TENANT
 
 from ..clients.representation import management_view
-from ..resources import CLIENT_CAP, CLIENT_EVENTS, CLIENTS
-from ..rfc7591.metadata import (
-    CLIENT_METADATA_FIELDS,
-    LOCALIZABLE_FIELDS,
-    ClientMetadataError,
-    validate_client_metadata,
+from ..error_formats import (
+    management_bad_request,
+    management_metadata_error,
+    read_management_json,
 )
+from ..resources import CLIENT_CAP, CLIENT_EVENTS, CLIENTS
 
 MAX_PER_PAGE = 100
 _DIGITS = re.compile(r"[0-9]{1,6}")
-
-
-def _bad_request(message: str) -> ManagementApiError:
-    return ManagementApiError(400, message, "invalid_body")
-
-
-def _fail(status: int, message: str) -> NoReturn:
-    raise _bad_request(message if status == 400 else f"Request body must be JSON ({message})")
 
 
 def _not_found() -> ManagementApiError:
@@ -110,29 +105,26 @@ async def get_client(request: web.Request) -> web.Response:
     return json_response(_view(await _live_client(request)))
 
 
-def _is_metadata_field(name: str) -> bool:
-    base, _, tag = name.partition("#")
-    return base in CLIENT_METADATA_FIELDS and (not tag or base in LOCALIZABLE_FIELDS)
-
-
 @requires_scope("update:clients")
 async def patch_client(request: web.Request) -> web.Response:
     doc = await _live_client(request)
-    body = await read_json_body(request, _fail)
+    body = await read_management_json(request)
     if not isinstance(body, dict) or not body:
-        raise _bad_request("Request body must be a non-empty JSON object")
-    unknown = sorted(k for k in body if k != "is_first_party" and not _is_metadata_field(k))
+        raise management_bad_request("Request body must be a non-empty JSON object")
+    unknown = sorted(k for k in body if k != "is_first_party" and not is_client_metadata_member(k))
     if unknown:
-        raise _bad_request(f"Payload validation error: unknown field '{unknown[0]}'")
+        raise management_bad_request(f"Payload validation error: unknown field '{unknown[0]}'")
     extra: dict[str, Any] = {}
     if "is_first_party" in body:
         if not isinstance(body["is_first_party"], bool):
-            raise _bad_request("Payload validation error: 'is_first_party' must be a boolean")
+            raise management_bad_request(
+                "Payload validation error: 'is_first_party' must be a boolean"
+            )
         extra["is_first_party"] = body["is_first_party"]
     changes = {k: v for k, v in body.items() if k != "is_first_party"}
     current: dict[str, Any] | None = doc.get("metadata")
     if changes and current is None:
-        raise _bad_request(
+        raise management_bad_request(
             "This client was not registered with client metadata; only "
             "'is_first_party' can be changed here"
         )
@@ -143,12 +135,12 @@ async def patch_client(request: web.Request) -> web.Response:
         try:
             metadata = validate_client_metadata(merged)
         except ClientMetadataError as exc:
-            raise _bad_request(f"Payload validation error: {exc.description}") from exc
+            raise management_metadata_error(exc) from exc
         was_public = current.get("token_endpoint_auth_method") == "none"
         now_public = metadata["token_endpoint_auth_method"] == "none"
         if was_public and not now_public:
             # This API cannot hand out a secret; the client can, through RFC 7592 PUT.
-            raise _bad_request(
+            raise management_bad_request(
                 "Payload validation error: a public client cannot be made confidential here; "
                 "the client may do it with its registration access token (RFC 7592)"
             )

@@ -18,46 +18,31 @@ from typing import Any
 
 from aiohttp import web
 
+from oidc_common.client_metadata import ClientMetadataError, validate_client_metadata
 from oidc_common.credentials import hash_secret, new_client_id, new_secret
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_REGISTERED
 from oidc_common.locks import claim_once
+from oidc_common.registration_policy import RegistrationPolicy
 from oidc_common.service import REDIS, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..abuse.rate_limit import RateDecision, client_key
 from ..clients.repository import metadata_fields, never_used_filter
 from ..clients.representation import client_information
-from ..http_json import read_json
+from ..error_formats import oauth_metadata_error, read_oauth_json
 from ..idempotency import Replay, fingerprint, validate_key
-from ..policy import RegistrationPolicy
 from ..resources import ADMITTER, CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY
-from ..settings_gate import GateState
-from .metadata import ClientMetadataError, validate_client_metadata
+from ..settings_gate import registration_policy, unavailable
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_UNKNOWN = "5"
 EVICTION_CANDIDATES = 16
 
 
 async def check_gate(request: web.Request) -> RegistrationPolicy:
-    decision = await request.app[GATE].decide(request[TENANT].id)
-    if decision.state is GateState.UNKNOWN:
-        # Fail closed: without the flag, registration is not open.
-        raise OAuthError(
-            "temporarily_unavailable",
-            "Registration is temporarily unavailable, retry later",
-            status=503,
-            headers={"Retry-After": RETRY_AFTER_UNKNOWN},
-        )
-    if decision.state is GateState.DISABLED or decision.snapshot is None:
-        raise OAuthError(
-            "access_denied",
-            "Dynamic client registration is disabled for this tenant",
-            status=403,
-        )
-    return RegistrationPolicy.from_snapshot(decision.snapshot)
+    # Fail closed: without the flag, registration is not open.
+    return registration_policy(await request.app[GATE].decide(request[TENANT].id))
 
 
 class CapSlot:
@@ -69,16 +54,6 @@ class CapSlot:
 
 def _rate_scope(request: web.Request) -> tuple[str, str]:
     return f"register:{request[TENANT].id}", client_key(request[ORIGIN].client_ip)
-
-
-def _unavailable() -> OAuthError:
-    # Redis down: the limit cannot be enforced, so refuse.
-    return OAuthError(
-        "temporarily_unavailable",
-        "Registration is temporarily unavailable, retry later",
-        status=503,
-        headers={"Retry-After": RETRY_AFTER_UNKNOWN},
-    )
 
 
 def _check_allowed(decision: RateDecision) -> None:
@@ -101,8 +76,8 @@ async def spend_token(request: web.Request, policy: RegistrationPolicy) -> None:
             requests=policy.rate_limit_requests,
             window_seconds=policy.rate_limit_window_seconds,
         )
-    except Exception as exc:
-        raise _unavailable() from exc
+    except Exception as exc:  # Redis down: the limit cannot be enforced, so refuse
+        raise unavailable() from exc
     _check_allowed(decision)
 
 
@@ -119,8 +94,8 @@ async def admit(request: web.Request, policy: RegistrationPolicy) -> CapSlot:
             window_seconds=policy.rate_limit_window_seconds,
             max_clients=policy.max_clients,
         )
-    except Exception as exc:
-        raise _unavailable() from exc
+    except Exception as exc:  # Redis down: the limit cannot be enforced, so refuse
+        raise unavailable() from exc
     _check_allowed(admission.rate)
     return CapSlot(admission.slot_reserved)
 
@@ -129,7 +104,7 @@ def check_metadata(body: Any, policy: RegistrationPolicy) -> dict[str, Any]:
     try:
         return validate_client_metadata(body, policy.metadata_policy())
     except ClientMetadataError as exc:
-        raise OAuthError(exc.error, exc.description) from exc
+        raise oauth_metadata_error(exc) from exc
 
 
 async def reserve_slot(request: web.Request, policy: RegistrationPolicy, slot: CapSlot) -> None:
@@ -225,7 +200,7 @@ async def _hand_back(request: web.Request) -> None:
 async def register(request: web.Request) -> web.Response:
     policy = await check_gate(request)
     try:
-        body = await read_json(request)
+        body = await read_oauth_json(request)
         idempotency_key = request.headers.get("Idempotency-Key")
         if idempotency_key is not None:
             validate_key(idempotency_key)

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from oidc_common.client_metadata import ClientMetadataError
 from oidc_common.credentials import hash_secret, new_secret, verify_secret
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
 from oidc_common.locks import LockBusy, redis_lock
 from oidc_common.mongo import Document
+from oidc_common.registration_policy import RegistrationPolicy
 from oidc_common.service import REDIS, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..clients.representation import client_information
-from ..http_json import read_json
-from ..policy import RegistrationPolicy
+from ..error_formats import oauth_metadata_error, read_oauth_json
 from ..resources import CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE
-from ..rfc7591.metadata import ClientMetadataError, validate_update_request
-from ..settings_gate import GateState
+from ..settings_gate import self_management_policy
+from .update_request import validate_update_request
 
 _INVALID_TOKEN = OAuthError(
     "invalid_token",
@@ -33,22 +34,7 @@ _INVALID_TOKEN = OAuthError(
 
 
 async def _policy(request: web.Request) -> RegistrationPolicy:
-    decision = await request.app[GATE].decide(request[TENANT].id)
-    if decision.state is GateState.UNKNOWN:
-        raise OAuthError(
-            "temporarily_unavailable", "Retry later", status=503, headers={"Retry-After": "5"}
-        )
-    # A tenant without a settings document has the default policy.
-    snapshot = decision.snapshot
-    policy = RegistrationPolicy.from_snapshot(snapshot) if snapshot else RegistrationPolicy()
-    if not policy.client_self_management:
-        raise OAuthError(
-            "access_denied",
-            "Clients may not read or change their own registration in this tenant; "
-            "contact the tenant owner",
-            status=403,
-        )
-    return policy
+    return self_management_policy(await request.app[GATE].decide(request[TENANT].id))
 
 
 def _presented_token(request: web.Request) -> str:
@@ -88,7 +74,7 @@ async def read_client(request: web.Request) -> web.Response:
 
 async def update_client(request: web.Request) -> web.Response:
     policy = await _policy(request)
-    body = await read_json(request)
+    body = await read_oauth_json(request)
     settings = request.app[SETTINGS]
     lock = f"{settings.redis_prefix}lock:client:{request.match_info['client_id']}"
     try:
@@ -114,7 +100,7 @@ async def _update_locked(
             body, doc["_id"], policy.metadata_policy()
         )
     except ClientMetadataError as exc:
-        raise OAuthError(exc.error, exc.description) from exc
+        raise oauth_metadata_error(exc) from exc
     if presented_secret is not None and not verify_secret(
         presented_secret, doc.get("client_secret_hash")
     ):
