@@ -1,7 +1,7 @@
 """The Management API as a resource server: its internal key and the scopes it grants.
 
 Every tenant's Management API is stored among its resource servers under `MANAGEMENT_API`;
-its audience is the tenant's issuer + `api/v2/` (DESIGN.md).
+its audience is the tenant's issuer + `api/v2/`.
 """
 
 from __future__ import annotations

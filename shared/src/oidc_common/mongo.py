@@ -20,7 +20,7 @@ Document = dict[str, Any]
 
 
 class Collections:
-    """Collection names, grouped by the service that owns them (DESIGN.md)."""
+    """Collection names, grouped by the service that owns them (README, Architecture)."""
 
     # tenant-settings
     TENANTS = "tenants"
