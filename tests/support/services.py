@@ -38,6 +38,10 @@ def isolated_settings(backing: BackingServices, service: str, tag: str) -> Setti
         events_exchange=f"oidc.events.t_{tag}",
         key_encryption_key=base64.urlsafe_b64decode(random_kek()),
         access_log=False,
+        # Cheap Argon2id, so suites that create users and sign them in stay fast.
+        argon2_time_cost=1,
+        argon2_memory_cost=8192,
+        argon2_parallelism=1,
     )
 
 

@@ -79,6 +79,11 @@ class Settings:
     access_token_ttl: int = 3600
     instance_id: str = ""
     reap_interval_seconds: int = 300
+    # Argon2id cost of user passwords: RFC 9106 §4's second recommended option (t=3, 64 MiB)
+    # on one lane. Changing them rehashes each password at its owner's next successful login.
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536  # KiB
+    argon2_parallelism: int = 1
 
     @classmethod
     def from_env(cls, service_name: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +114,16 @@ class Settings:
             reap_interval_seconds=_parse_int(
                 "REAP_INTERVAL_SECONDS", env.get("REAP_INTERVAL_SECONDS", "300"), 1, 86400
             ),
+            argon2_time_cost=_parse_int(
+                "ARGON2_TIME_COST", env.get("ARGON2_TIME_COST", "3"), 1, 64
+            ),
+            # At least 1 MiB (Argon2 needs 8 KiB per lane; tests run with 8 MiB), at most 4 GiB.
+            argon2_memory_cost=_parse_int(
+                "ARGON2_MEMORY_COST", env.get("ARGON2_MEMORY_COST", "65536"), 1024, 4 * 1024 * 1024
+            ),
+            argon2_parallelism=_parse_int(
+                "ARGON2_PARALLELISM", env.get("ARGON2_PARALLELISM", "1"), 1, 64
+            ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -128,6 +143,9 @@ class Settings:
             "ACCESS_TOKEN_TTL": str(self.access_token_ttl),
             "INSTANCE_ID": self.instance_id,
             "REAP_INTERVAL_SECONDS": str(self.reap_interval_seconds),
+            "ARGON2_TIME_COST": str(self.argon2_time_cost),
+            "ARGON2_MEMORY_COST": str(self.argon2_memory_cost),
+            "ARGON2_PARALLELISM": str(self.argon2_parallelism),
         }
         if self.key_encryption_key is not None:
             env["KEY_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(self.key_encryption_key).decode()

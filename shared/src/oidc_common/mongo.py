@@ -78,6 +78,8 @@ INDEXES: Mapping[str, list[IndexModel]] = {
             unique=True,
             name="tenant_email_unique",
         ),
+        # The Management API lists a tenant's users oldest first.
+        IndexModel([("tenant_id", ASCENDING), ("created_at", ASCENDING)], name="tenant_created"),
     ],
     Collections.CONSENTS: [
         IndexModel(
