@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -69,7 +69,6 @@ def create_service_app(
     `outer_middlewares` run before error rendering and tenant resolution (e.g. CORS, which
     must decorate error answers and answer preflights for any host).
     """
-    collections = list(owned_collections)
     metrics = RequestMetrics(settings.service_name)
     app = web.Application(
         client_max_size=client_max_size,
@@ -83,8 +82,20 @@ def create_service_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    app.cleanup_ctx.append(_connections(settings, list(owned_collections)))
+    app.add_routes(
+        health_routes(lambda: _readiness_checks(app), lambda: prometheus_text(metrics.registry))
+    )
+    return app
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
+
+def _connections(
+    settings: Settings, collections: list[str]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup context opening MongoDB, Redis and RabbitMQ (and creating the indexes of
+    `collections` in the background) at start-up, and closing them at shutdown."""
+
+    async def connections(app: web.Application) -> AsyncIterator[None]:
         client = open_client(settings.mongodb_url)
         db = client[settings.mongodb_database]
         redis = Redis.from_url(
@@ -109,7 +120,11 @@ def create_service_app(
         await redis.aclose()
         await client.close()
 
-    app.cleanup_ctx.append(resources)
+    return connections
+
+
+def _readiness_checks(app: web.Application) -> dict[str, Check]:
+    """What `/readyz` asks: is each backing service reachable from this process?"""
 
     async def mongo_up() -> bool:
         await ping(app[DB])
@@ -121,11 +136,7 @@ def create_service_app(
     async def rabbitmq_up() -> bool:
         return app[BROKER].is_connected
 
-    def checks() -> dict[str, Check]:
-        return {"mongodb": mongo_up, "redis": redis_up, "rabbitmq": rabbitmq_up}
-
-    app.add_routes(health_routes(checks, lambda: prometheus_text(metrics.registry)))
-    return app
+    return {"mongodb": mongo_up, "redis": redis_up, "rabbitmq": rabbitmq_up}
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:

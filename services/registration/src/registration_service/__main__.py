@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from oidc_common.config import ConfigError, Settings
+from oidc_common.admin_cli import command_settings
 from oidc_common.logs import configure_logging
 from oidc_common.service import run
 
@@ -14,11 +14,7 @@ SERVICE = "registration"
 
 
 def main() -> int:
-    try:
-        settings = Settings.from_env(SERVICE)
-    except ConfigError as exc:
-        print(f"{SERVICE}: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = command_settings(SERVICE)  # a bad setting ends the process with status 2
     configure_logging(SERVICE, settings.log_level)
     run(create_app(settings), settings)
     return 0

@@ -20,7 +20,12 @@ from oidc_common.admin_cli import CommandRefused, UnknownTenantError
 from oidc_common.credentials import hash_secret, new_client_id, new_secret
 from oidc_common.management_api import MANAGEMENT_API, MANAGEMENT_SCOPES
 from oidc_common.mongo import Collections, Document, ensure_indexes
-from oidc_common.signing_keys import SIGNING_ALG, generate_signing_key, sealed_private_key
+from oidc_common.signing_keys import (
+    SIGNING_ALG,
+    SigningKey,
+    generate_signing_key,
+    sealed_private_key,
+)
 
 from .defaults import default_settings
 
@@ -51,6 +56,8 @@ BOOTSTRAP_COLLECTIONS = (
 async def create_tenant(
     db: AsyncDatabase[Document], domain: str, kek: bytes, friendly_name: str | None = None
 ) -> BootstrapResult:
+    """Create the tenant of `domain` and everything it needs (module docstring); the client
+    secret is in the result, once. Raises TenantExistsError for a domain that has one."""
     domain = domain.strip().lower()
     await ensure_indexes(db, BOOTSTRAP_COLLECTIONS)
     now = dt.datetime.now(dt.UTC)
@@ -68,16 +75,44 @@ async def create_tenant(
     client_id = new_client_id()
     client_secret = new_secret()
     try:
-        await db[Collections.TENANT_SETTINGS].insert_one(
+        for collection, document in _tenant_documents(
+            tenant_id, name, now, sealed=(key, kek), client=(client_id, client_secret)
+        ):
+            await db[collection].insert_one(document)
+    except BaseException:
+        # No transactions available: undo by hand so no half-created tenant remains.
+        for collection in BOOTSTRAP_COLLECTIONS:
+            await db[collection].delete_many({"tenant_id": tenant_id})
+        await db[Collections.TENANT_SETTINGS].delete_one({"_id": tenant_id})
+        await db[Collections.TENANTS].delete_one({"_id": tenant_id})
+        raise
+    return BootstrapResult(tenant_id, domain, client_id, client_secret, key.kid)
+
+
+def _tenant_documents(
+    tenant_id: str,
+    name: str,
+    now: dt.datetime,
+    *,
+    sealed: tuple[SigningKey, bytes],
+    client: tuple[str, str],
+) -> list[tuple[str, Document]]:
+    """What a new tenant stores besides itself, in insertion order: its settings, its signing
+    key (sealed under the key-encryption key), then its Management API documents."""
+    key, kek = sealed
+    return [
+        (
+            Collections.TENANT_SETTINGS,
             {
                 "_id": tenant_id,
                 "version": 1,
                 "published_version": 0,
                 "settings": default_settings(name),
                 "updated_at": now,
-            }
-        )
-        await db[Collections.SIGNING_KEYS].insert_one(
+            },
+        ),
+        (
+            Collections.SIGNING_KEYS,
             {
                 "tenant_id": tenant_id,
                 "kid": key.kid,
@@ -86,9 +121,21 @@ async def create_tenant(
                 "public_jwk": key.public_jwk,
                 "sealed_private_key": sealed_private_key(key, kek),
                 "created_at": now,
-            }
-        )
-        await db[Collections.RESOURCE_SERVERS].insert_one(
+            },
+        ),
+        *_management_api_documents(tenant_id, name, now, client),
+    ]
+
+
+def _management_api_documents(
+    tenant_id: str, name: str, now: dt.datetime, client: tuple[str, str]
+) -> list[tuple[str, Document]]:
+    """The Management API resource server, its first-party client (`client` = id and secret,
+    stored hashed) and that client's grant of every Management API scope."""
+    client_id, client_secret = client
+    return [
+        (
+            Collections.RESOURCE_SERVERS,
             {
                 "tenant_id": tenant_id,
                 "identifier": MANAGEMENT_API,
@@ -96,9 +143,10 @@ async def create_tenant(
                 "is_system": True,
                 "scopes": list(MANAGEMENT_SCOPES),
                 "created_at": now,
-            }
-        )
-        await db[Collections.CLIENTS].insert_one(
+            },
+        ),
+        (
+            Collections.CLIENTS,
             {
                 "_id": client_id,
                 "tenant_id": tenant_id,
@@ -111,25 +159,19 @@ async def create_tenant(
                 "grant_types": ["client_credentials"],
                 "redirect_uris": [],
                 "created_at": now,
-            }
-        )
-        await db[Collections.CLIENT_GRANTS].insert_one(
+            },
+        ),
+        (
+            Collections.CLIENT_GRANTS,
             {
                 "tenant_id": tenant_id,
                 "client_id": client_id,
                 "audience": MANAGEMENT_API,
                 "scope": list(MANAGEMENT_SCOPES),
                 "created_at": now,
-            }
-        )
-    except BaseException:
-        # No transactions available: undo by hand so no half-created tenant remains.
-        for collection in BOOTSTRAP_COLLECTIONS:
-            await db[collection].delete_many({"tenant_id": tenant_id})
-        await db[Collections.TENANT_SETTINGS].delete_one({"_id": tenant_id})
-        await db[Collections.TENANTS].delete_one({"_id": tenant_id})
-        raise
-    return BootstrapResult(tenant_id, domain, client_id, client_secret, key.kid)
+            },
+        ),
+    ]
 
 
 async def rotate_management_secret(db: AsyncDatabase[Document], domain: str) -> BootstrapResult:

@@ -96,12 +96,21 @@ class SettingsConsumer:
         self._gate.consuming = True
         log.info("consuming tenant settings events", extra={"instance": self._instance})
 
-    async def _on_replica_message(self, message: AbstractIncomingMessage) -> None:
+    async def _receive(
+        self, message: AbstractIncomingMessage
+    ) -> tuple[Event, SettingsSnapshot] | None:
+        """Decode a message (a malformed one is acked away: None) and let this replica's
+        gate remember its snapshot, whichever queue it came from."""
         decoded = await _decode_or_drop(message)
+        if decoded is not None:
+            self._gate.remember(decoded[1])
+        return decoded
+
+    async def _on_replica_message(self, message: AbstractIncomingMessage) -> None:
+        decoded = await self._receive(message)
         if decoded is None:
             return
         event, snapshot = decoded
-        self._gate.remember(snapshot)
         self.lag.observe(max(0.0, time.time() - event.occurred_at))
         try:
             await self._cache.apply(snapshot)
@@ -110,11 +119,10 @@ class SettingsConsumer:
         await message.ack()
 
     async def _on_shared_message(self, message: AbstractIncomingMessage) -> None:
-        decoded = await _decode_or_drop(message)
+        decoded = await self._receive(message)
         if decoded is None:
             return
         _, snapshot = decoded
-        self._gate.remember(snapshot)
         try:
             await self._cache.apply(snapshot)
         except Exception as exc:
