@@ -20,7 +20,10 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
     ("redis client (rate limit, cap)", ("redis/", "hiredis")),
     ("mongodb client (insert)", ("pymongo/", "bson/")),
     ("rabbitmq client (client events)", ("aio_pika/", "aiormq/", "pamqp/")),
-    ("client metadata validation", ("rfc7591/metadata.py", "redirect_uris.py")),
+    (
+        "client metadata validation",
+        ("oidc_common/client_metadata/", "oidc_common/redirect_uris.py", "oidc_common/uris.py"),
+    ),
     ("json encode/decode", ("json/",)),
     ("prometheus metrics", ("prometheus_client/",)),
     ("logging", ("logging/", "oidc_common/logs.py")),
