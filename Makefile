@@ -8,11 +8,11 @@ PY := .venv/bin/python
 BACKING := deploy/local/backing.sh
 BACKING_ENV = eval "$$($(BACKING) env)"
 
-.PHONY: help install backing lint test run stop bench bench-propagation clean
+.PHONY: help install backing browser lint test run stop bench bench-propagation clean
 
 help:
 	@echo "make run      start backing services, the three services and the gateway on :8080"
-	@echo "make test     install, start backing services, lint (ruff, mypy), run pytest"
+	@echo "make test     install (and chromium for the browser tests), start backing services, lint, pytest"
 	@echo "make stop     stop everything 'make run' or 'make test' started"
 	@echo "make lint     ruff + mypy"
 	@echo "make bench    settings propagation, then registration throughput and latency"
@@ -28,6 +28,18 @@ install:
 backing:
 	@$(BACKING) start
 
+# The browser tests drive Debian's Chromium (never a downloaded browser); CHROMIUM names
+# another executable.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@[ -x "$(CHROMIUM)" ] || { echo "[make] installing chromium (browser tests)"; \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		pkgs="chromium fonts-liberation"; \
+		$$sudo apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null 2>&1 \
+		|| { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; } \
+		|| { echo "[make] ERROR: could not install chromium (apt-get)" >&2; exit 1; }; }
+
 lint: install
 	@echo "[make] ruff"
 	@.venv/bin/ruff check .
@@ -35,7 +47,7 @@ lint: install
 	@echo "[make] mypy"
 	@.venv/bin/mypy
 
-test: install backing lint
+test: install backing browser lint
 	@echo "[make] pytest"
 	@$(BACKING_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -18,51 +18,22 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import jwt
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 from tests.support.browser import (
     APP_HOST,
     Callback,
     ProtectedApi,
     callback_server,
-    chromium,
     landed_at,
-    new_page,
     protected_api,
     self_signed_tls,
     sign_in,
     verify_id_token,
 )
-from tests.support.gateway import APPOINTMENTS_API, Edge, SignInTenant
-from tests.support.signin import pkce_pair
-
-
-@pytest.fixture(scope="module")
-async def edge(stack_processes: tuple[int, dict[str, str], str]) -> AsyncIterator[Edge]:
-    port, creds, _ = stack_processes
-    async with aiohttp.ClientSession() as session:
-        yield Edge(port, creds, session)
-
-
-@pytest.fixture(scope="module")
-async def tenant(edge: Edge) -> SignInTenant:
-    """Registration on (both replicas agree), a user, the seed's API `appointments:api`."""
-    return await edge.sign_in_tenant()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as instance:
-        yield instance
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    async with new_page(browser) as fresh:
-        yield fresh
+from tests.support.gateway import APPOINTMENTS_API, Edge, SignInTenant, pkce_pair
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +50,6 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
 @pytest.fixture
 async def https_callback(tls: ssl.SSLContext) -> AsyncIterator[Callback]:
     async with callback_server(f"https://{APP_HOST}:{{port}}", tls) as callback:
-        yield callback
-
-
-@pytest.fixture
-async def loopback_callback() -> AsyncIterator[Callback]:
-    async with callback_server("http://127.0.0.1:{port}") as callback:
         yield callback
 
 
@@ -135,7 +100,9 @@ async def test_seed_link_id_token_token(
         ("nonce", nonce),
         ("state", state),
     )
-    await sign_in(page, url, tenant.email, tenant.password, "a-seed-link-id_token-token")
+    await sign_in(
+        page, url, tenant.email, tenant.password, "a-seed-link-id_token-token", phone=True
+    )
     params = await landed_at(page, https_callback)
 
     # The default response mode of `id_token token` is the fragment: the tokens stay in the

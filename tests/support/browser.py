@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Cookie, Page, ViewportSize, async_playwright
 
 from .gateway import APPOINTMENTS_API, Edge
 
@@ -175,18 +175,55 @@ async def callback_server(base: str, tls: ssl.SSLContext | None = None) -> Async
         yield callback
 
 
-async def sign_in(page: Page, authorize_url: str, email: str, password: str, shots: str) -> None:
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+def check_page_headers(headers: dict[str, str]) -> None:
+    """The provider's page headers, as they arrive through the gateway."""
+    policy = headers.get("content-security-policy", "")
+    assert "frame-ancestors 'none'" in policy and "script-src 'none'" in policy, headers
+    assert headers.get("cache-control") == "no-store", headers
+    assert headers.get("referrer-policy") == "no-referrer", headers
+
+
+def check_session_cookies(cookies: list[Cookie]) -> None:
+    """After login: a session cookie, and every cookie of the provider HttpOnly and
+    SameSite=Lax (not Secure: the local issuer is http)."""
+    names = {cookie.get("name") for cookie in cookies}
+    assert "oidc_session" in names and len(names) >= 2, cookies  # and the /u/ binding
+    for cookie in cookies:
+        assert cookie.get("httpOnly") is True and cookie.get("sameSite") == "Lax", cookie
+
+
+async def screenshot(page: Page, name: str, phone: bool) -> None:
+    await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    if phone:
+        desktop = page.viewport_size
+        await page.set_viewport_size(PHONE)
+        await page.screenshot(path=SCREENSHOTS / f"{name}-phone.png", full_page=True)
+        if desktop is not None:
+            await page.set_viewport_size(desktop)
+
+
+async def sign_in(
+    page: Page, authorize_url: str, email: str, password: str, shots: str, phone: bool = False
+) -> None:
     """Open `/authorize`, sign in by the form's labels, allow on the consent page; the two
-    pages are kept as screenshots `{shots}-login.png` and `{shots}-consent.png`."""
+    pages are kept as screenshots `{shots}-login.png` and `{shots}-consent.png` (with `phone`,
+    also as a phone shows them, `{shots}-*-phone.png`)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.goto(authorize_url)
+    response = await page.goto(authorize_url)
     await page.get_by_role("heading", name="Sign in").wait_for()
-    await page.screenshot(path=SCREENSHOTS / f"{shots}-login.png", full_page=True)
+    assert response is not None and response.status == 200, response
+    check_page_headers(await response.all_headers())
+    await screenshot(page, f"{shots}-login", phone)
     await page.get_by_label("Email address").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Continue").click()
     await page.get_by_role("heading", name="Authorize application").wait_for()
-    await page.screenshot(path=SCREENSHOTS / f"{shots}-consent.png", full_page=True)
+    provider = urlsplit(authorize_url).hostname
+    check_session_cookies([c for c in await page.context.cookies() if c.get("domain") == provider])
+    await screenshot(page, f"{shots}-consent", phone)
     await page.get_by_role("button", name="Allow").click()
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,13 @@ REGISTRATION_PROBE = {
     "client_name": "Registration probe",
     "redirect_uris": ["https://probe.example.com/callback"],
 }
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE code verifier and its S256 challenge (RFC 7636 §4.1, §4.2)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
 
 
 @dataclass
