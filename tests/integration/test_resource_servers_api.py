@@ -361,6 +361,7 @@ async def test_find_resource_server(env: Env) -> None:
     assert await find_resource_server(env.db, "ten_other", "appointments:api") is None
     # The Management API's internal key is not an audience.
     assert await find_resource_server(env.db, tenant_id, MANAGEMENT_API) is None
+    assert await find_resource_server(env.db, tenant_id, "\ud800") is None  # no BSON error
 
     # A hand-stored API with plain-string scopes (the bootstrap's shape) reads the same way.
     await env.db[Collections.RESOURCE_SERVERS].insert_one(

@@ -424,6 +424,7 @@ async def test_authenticate_user(env: Env) -> None:
     assert await authenticate_user(users, hasher, tenant_id, "nobody@example.com", PASSWORD) is None
     assert await authenticate_user(users, hasher, tenant_id, "not an email", PASSWORD) is None
     assert await authenticate_user(users, hasher, "ten_other", "jane@example.com", PASSWORD) is None
+    assert await users.get(tenant_id, "auth0|\ud800") is None  # no BSON error
 
 
 async def test_login_rehashes_when_the_parameters_change(env: Env) -> None:

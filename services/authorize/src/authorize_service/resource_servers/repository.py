@@ -28,6 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from oidc_common.management_api import MANAGEMENT_API
+from oidc_common.management_requests import is_storable_text
 from oidc_common.mongo import Collections, Document
 
 SIGNING_ALG = "RS256"
@@ -94,12 +95,12 @@ async def find_resource_server(
     db: AsyncDatabase[Document], tenant_id: str, identifier: str
 ) -> ResourceServer | None:
     """The tenant's API whose identifier is `identifier` (an `audience` as a client sends it,
-    compared exactly), or None.
+    compared exactly), or None (also for a value no API can have).
 
     The internal key of the Management API (`MANAGEMENT_API`) is not an audience and finds
     nothing: the Management API is addressed by the tenant's own URL (`client_grants`)."""
-    if identifier == MANAGEMENT_API:
-        return None
+    if identifier == MANAGEMENT_API or not is_storable_text(identifier):
+        return None  # (a lone surrogate, possible in JSON, cannot even be sent to MongoDB)
     doc = await db[Collections.RESOURCE_SERVERS].find_one(
         {"tenant_id": tenant_id, "identifier": identifier}
     )

@@ -23,6 +23,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from oidc_common.management_requests import is_storable_text
 from oidc_common.mongo import Collections, Document
 
 from .emails import lookup_form, normalize_email
@@ -134,7 +135,9 @@ class Users:
         return user
 
     async def get(self, tenant_id: str, user_id: str) -> User | None:
-        """The user with this id in this tenant, or None."""
+        """The user with this id in this tenant, or None (also for an id no user can have)."""
+        if not is_storable_text(user_id):
+            return None  # a lone surrogate (possible in JSON) cannot even be sent to MongoDB
         doc = await self._users.find_one({"_id": user_id, "tenant_id": tenant_id})
         return _user(doc) if doc is not None else None
 
