@@ -34,6 +34,7 @@ class Collections:
     CLIENT_GRANTS = "client_grants"
     USERS = "users"
     CONSENTS = "consents"
+    REFRESH_TOKENS = "refresh_tokens"
 
 
 INDEXES: Mapping[str, list[IndexModel]] = {
@@ -87,6 +88,9 @@ INDEXES: Mapping[str, list[IndexModel]] = {
             unique=True,
             name="tenant_user_client_unique",
         ),
+    ],
+    Collections.REFRESH_TOKENS: [
+        IndexModel([("family_id", ASCENDING)], name="family"),
     ],
 }
 

@@ -38,15 +38,17 @@ def mint_access_token(
     key: SigningKey,
     *,
     issuer: str,
-    audience: str,
+    audience: str | list[str],
     client_id: str,
     scopes: Sequence[str],
     ttl: int,
     subject: str | None = None,
     grant_type: str | None = CLIENT_CREDENTIALS_GTY,
     now: int | None = None,
+    jti: str | None = None,
 ) -> AccessToken:
-    """Sign an access token. `subject` defaults to the client itself (client credentials)."""
+    """Sign an access token. `subject` defaults to the client itself (client credentials);
+    `audience` is a list when the token serves an API and `/userinfo` (OIDC Core §5.3)."""
     issued_at = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -58,7 +60,7 @@ def mint_access_token(
         "scope": " ".join(scopes),
         "iat": issued_at,
         "exp": issued_at + ttl,
-        "jti": secrets.token_urlsafe(18),
+        "jti": jti if jti is not None else secrets.token_urlsafe(18),
     }
     if grant_type is not None:
         claims["gty"] = grant_type

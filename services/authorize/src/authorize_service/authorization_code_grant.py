@@ -1,47 +1,78 @@
-"""The authorization code grant (RFC 6749 §4.1.3): redeeming a code /authorize issued.
+"""The authorization code grant (RFC 6749 §4.1.3): redeeming a code `/authorize` issued.
 
-Codes live in Redis under `{prefix}authcode:{code}` with a short TTL. The /authorize flow does
-not issue codes yet, so every code is unknown; the exchange proper (client and redirect_uri
-binding, RFC 7636 §4.6 code_verifier, single use with GETDEL, the tokens) lands with it.
+The code must be unused, unexpired, issued to this client, for this `redirect_uri`, and
+proven with the PKCE verifier of its challenge (RFC 7636 §4.6). A second redemption is
+refused and revokes what the first one issued (RFC 6749 §4.1.2, RFC 9700 §4.5).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from oidc_common.errors import OAuthError
-from oidc_common.service import REDIS, SETTINGS
+from oidc_common.tenancy import TENANT
 
+from .authorization import pkce
 from .client_auth import AuthenticatedClient
+from .resources import CODES, REFRESH_TOKENS, REVOKED_GRANTS, USERS
 from .token_request import TokenRequest
+from .user_tokens import UserGrant, issue_tokens, new_grant_id
 
 GRANT_TYPE = "authorization_code"
 
-# RFC 6749 Appendix A.11: code = 1*VSCHAR. Bounded so a hostile body cannot make huge keys.
-_CODE = re.compile(r"^[\x20-\x7e]{1,512}$")
+
+def _invalid_grant(description: str) -> OAuthError:
+    return OAuthError("invalid_grant", description)
 
 
-def code_key(prefix: str, code: str) -> str:
-    return f"{prefix}authcode:{code}"
-
-
-async def stored_code(redis: Redis, prefix: str, code: str) -> bytes | str | None:
-    if not _CODE.match(code):
-        return None
-    value: bytes | str | None = await redis.get(code_key(prefix, code))
-    return value
+async def revoke_grant(request: web.Request, grant_id: str) -> None:
+    """Revoke everything issued under `grant_id`: its refresh-token family, its access tokens
+    (at `/userinfo`)."""
+    await request.app[REFRESH_TOKENS].revoke_family(grant_id)
+    await request.app[REVOKED_GRANTS].revoke(grant_id)
 
 
 async def authorization_code(
     request: web.Request, client: AuthenticatedClient, params: TokenRequest
 ) -> dict[str, Any]:
     code = params.require("code")
-    record = await stored_code(request.app[REDIS], request.app[SETTINGS].redis_prefix, code)
-    if record is None:
-        raise OAuthError("invalid_grant", "Invalid authorization code")
-    # Only /authorize writes these records, and it does not exist yet.
-    raise OAuthError("invalid_grant", "Authorization code exchange is not available yet")
+    grant_id = new_grant_id()
+    redemption = await request.app[CODES].redeem(code, grant_id)
+    if redemption.replayed:
+        if redemption.grant_id is not None:
+            await revoke_grant(request, redemption.grant_id)
+        raise _invalid_grant(
+            "The authorization code was already used; the tokens issued for it are revoked"
+        )
+    grant = redemption.grant
+    tenant_id = request[TENANT].id
+    if grant is None:
+        raise _invalid_grant("Invalid or expired authorization code")
+    if grant.tenant_id != tenant_id or grant.client_id != client.client_id:
+        raise _invalid_grant("The authorization code was not issued to this client")
+    # RFC 6749 §4.1.3: required, and identical, since the authorization request had one.
+    if params.get("redirect_uri") != grant.redirect_uri:
+        raise _invalid_grant("redirect_uri does not match the authorization request")
+    if not pkce.verify(params.get("code_verifier"), grant.code_challenge):
+        raise _invalid_grant("PKCE verification failed (code_verifier)")
+    user = await request.app[USERS].get(tenant_id, grant.user_id)
+    if user is None:
+        raise _invalid_grant("The user no longer exists")
+    return await issue_tokens(
+        request,
+        UserGrant(
+            tenant_id=tenant_id,
+            client_id=client.client_id,
+            user=user,
+            scopes=tuple(grant.scopes),
+            audience=grant.audience,
+            nonce=grant.nonce,
+            auth_time=grant.auth_time,
+            grant_id=grant_id,
+        ),
+        access_token=True,
+        id_token=True,
+        refresh_token="refresh_token" in client.grant_types,
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
@@ -25,6 +24,7 @@ from oidc_common.mongo import Collections, Document
 from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
+from .registered_clients import record_client_use
 from .token_request import TokenRequest
 
 # token_endpoint_auth_method values (RFC 7591 §2).
@@ -169,11 +169,7 @@ async def mark_used(request: web.Request, client: AuthenticatedClient) -> None:
     no token reaches a client reaped meanwhile. (FerretDB does not apply conditional updates
     atomically: a narrow window remains there.)
     """
-    result = await request.app[DB][Collections.CLIENTS].update_one(
-        {"_id": client.client_id, "tenant_id": request[TENANT].id, "reaped_at": None},
-        {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}},
-    )
-    if result.matched_count == 0:
+    if not await record_client_use(request.app[DB], request[TENANT].id, client.client_id):
         realm = request[ORIGIN].issuer if client.method == BASIC_METHOD else None
         raise invalid_client(REAPED, realm=realm)
 

@@ -18,6 +18,8 @@ from oidc_common.settings_cache import SettingsUnavailable
 from oidc_common.signing_keys import SIGNING_ALG
 from oidc_common.tenancy import ORIGIN, TENANT
 
+from .authorization.request import PROMPTS, RESPONSE_MODES, RESPONSE_TYPES, canonical
+from .oidc_scopes import CLAIMS_BY_SCOPE, OIDC_SCOPES
 from .resources import TENANT_SETTINGS
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 # discovering the provider) may read it cross-origin.
 DISCOVERY_HEADERS = {"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}
 
+# The claims this provider puts in ID tokens and /userinfo answers, nothing it never sends.
 CLAIMS_SUPPORTED = (
     "sub",
     "iss",
@@ -36,15 +39,7 @@ CLAIMS_SUPPORTED = (
     "nonce",
     "azp",
     "at_hash",
-    "name",
-    "given_name",
-    "family_name",
-    "nickname",
-    "preferred_username",
-    "picture",
-    "updated_at",
-    "email",
-    "email_verified",
+    *sorted({claim for claims in CLAIMS_BY_SCOPE.values() for claim in claims}),
 )
 
 
@@ -61,9 +56,11 @@ def provider_metadata(issuer: str, *, registration_enabled: bool) -> dict[str, A
         metadata["registration_endpoint"] = f"{issuer}oidc/register"
     metadata.update(
         {
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "response_types_supported": ["code", "token", "id_token", "id_token token"],
-            "response_modes_supported": ["query", "fragment", "form_post"],
+            "scopes_supported": sorted(OIDC_SCOPES),
+            "response_types_supported": sorted(canonical(words) for words in RESPONSE_TYPES),
+            "response_modes_supported": list(RESPONSE_MODES),
+            "prompt_values_supported": sorted(PROMPTS),
+            "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
             "grant_types_supported": [
                 "authorization_code",
                 "implicit",

@@ -13,12 +13,25 @@ from aiohttp import web
 from oidc_common.service import DB, REDIS, SETTINGS
 from oidc_common.settings_cache import SettingsCache
 
+from .authorization_codes import AuthorizationCodes
+from .interaction.sessions import Sessions
+from .interaction.store import Interactions
+from .interaction.throttle import LoginThrottle
 from .keystore import KeyStore
+from .refresh_tokens import RefreshTokens
+from .revocation import RevokedGrants
 from .users.passwords import Passwords
 from .users.repository import Users
 
 KEYSTORE = web.AppKey("keystore", KeyStore)
 TENANT_SETTINGS = web.AppKey("tenant_settings", SettingsCache)
+# Sign-in: pending interactions, login sessions, throttling, codes and refresh tokens.
+INTERACTIONS = web.AppKey("interactions", Interactions)
+SESSIONS = web.AppKey("sessions", Sessions)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+CODES = web.AppKey("authorization_codes", AuthorizationCodes)
+REFRESH_TOKENS = web.AppKey("refresh_tokens", RefreshTokens)
+REVOKED_GRANTS = web.AppKey("revoked_grants", RevokedGrants)
 
 # Users: the Argon2id hasher (cost from configuration) and the tenant-scoped user store.
 PASSWORDS = web.AppKey("passwords", Passwords)
@@ -29,6 +42,13 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[KEYSTORE] = KeyStore(app[DB], settings)
     app[TENANT_SETTINGS] = SettingsCache(app[REDIS], app[DB], settings.redis_prefix)
+    redis, prefix = app[REDIS], settings.redis_prefix
+    app[INTERACTIONS] = Interactions(redis, prefix)
+    app[SESSIONS] = Sessions(redis, prefix)
+    app[LOGIN_THROTTLE] = LoginThrottle(redis, prefix)
+    app[CODES] = AuthorizationCodes(redis, prefix)
+    app[REFRESH_TOKENS] = RefreshTokens(app[DB])
+    app[REVOKED_GRANTS] = RevokedGrants(redis, prefix, settings.access_token_ttl)
     app[PASSWORDS] = Passwords.from_settings(settings)
     app[USERS] = Users(app[DB])
     yield

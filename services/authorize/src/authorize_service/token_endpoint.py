@@ -21,7 +21,7 @@ from aiohttp import web
 
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 
-from . import authorization_code_grant, client_credentials_grant
+from . import authorization_code_grant, client_credentials_grant, refresh_token_grant
 from .client_auth import AuthenticatedClient, authenticate, mark_used
 from .token_request import TokenRequest, read_token_request
 
@@ -30,6 +30,7 @@ Grant = Callable[[web.Request, AuthenticatedClient, TokenRequest], Awaitable[dic
 GRANTS: Mapping[str, Grant] = {
     client_credentials_grant.GRANT_TYPE: client_credentials_grant.client_credentials,
     authorization_code_grant.GRANT_TYPE: authorization_code_grant.authorization_code,
+    refresh_token_grant.GRANT_TYPE: refresh_token_grant.refresh_token,
 }
 
 
