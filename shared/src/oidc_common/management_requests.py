@@ -36,10 +36,16 @@ def _fail(status: int, message: str) -> NoReturn:
     raise invalid_body(message if status == 400 else f"Request body must be JSON ({message})")
 
 
+async def read_json(request: web.Request) -> Any:
+    """The request's body, any JSON value; 400 `invalid_body` for a non-JSON content type or
+    invalid JSON."""
+    return await read_json_body(request, _fail)
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request's body as a JSON object; 400 `invalid_body` for a non-JSON content type,
     invalid JSON or any other JSON value than an object."""
-    body = await read_json_body(request, _fail)
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise invalid_body("Payload validation error: the body must be a JSON object")
     return body

@@ -1,8 +1,10 @@
 """This service's two error formats, each written once.
 
-`POST /oidc/register` and RFC 7592 answer RFC 7591 §3.2.2 bodies (`OAuthError`); the tenant
-owner's `/api/v2/clients` answers Auth0's Management API shape (`ManagementApiError`). For each
-format: how an unreadable JSON body and refused client metadata are answered.
+`POST /oidc/register` and RFC 7592 answer RFC 7591 §3.2.2 bodies (`OAuthError`): how an
+unreadable JSON body and refused client metadata are answered. The tenant owner's
+`/api/v2/clients` answers Auth0's Management API shape (`ManagementApiError`), as the other
+Management APIs do (`oidc_common.management_requests`); refused client metadata is answered
+here.
 """
 
 from __future__ import annotations
@@ -14,14 +16,9 @@ from aiohttp import web
 from oidc_common.client_metadata import INVALID_CLIENT_METADATA, ClientMetadataError
 from oidc_common.errors import ManagementApiError, OAuthError
 from oidc_common.json_body import read_json_body
+from oidc_common.management_requests import invalid_body
 
-__all__ = [
-    "management_bad_request",
-    "management_metadata_error",
-    "oauth_metadata_error",
-    "read_management_json",
-    "read_oauth_json",
-]
+__all__ = ["management_metadata_error", "oauth_metadata_error", "read_oauth_json"]
 
 
 # ----------------------------------------------------------------- RFC 7591 §3.2.2 format
@@ -42,24 +39,9 @@ def oauth_metadata_error(exc: ClientMetadataError) -> OAuthError:
 
 
 # ------------------------------------------------------------------ Management API format
-
-
-def management_bad_request(message: str) -> ManagementApiError:
-    """400 `invalid_body` saying `message`."""
-    return ManagementApiError(400, message, "invalid_body")
-
-
-def _management_body_error(status: int, message: str) -> NoReturn:
-    raise management_bad_request(
-        message if status == 400 else f"Request body must be JSON ({message})"
-    )
-
-
-async def read_management_json(request: web.Request) -> Any:
-    """The parsed JSON body; otherwise a ManagementApiError 400 `invalid_body`."""
-    return await read_json_body(request, _management_body_error)
+# (bodies, queries and the other answers: `oidc_common.management_requests`)
 
 
 def management_metadata_error(exc: ClientMetadataError) -> ManagementApiError:
     """400 `invalid_body`: "Payload validation error: " and the metadata rules' description."""
-    return management_bad_request(f"Payload validation error: {exc.description}")
+    return invalid_body(f"Payload validation error: {exc.description}")

@@ -7,7 +7,6 @@ registration policy, and may mark a client first-party.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -20,52 +19,25 @@ from oidc_common.client_metadata import (
 from oidc_common.errors import ManagementApiError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
 from oidc_common.management_auth import requires_scope
+from oidc_common.management_requests import (
+    bool_query,
+    int_query,
+    invalid_body,
+    paged_body,
+    read_json,
+)
 from oidc_common.mongo import Document
 from oidc_common.tenancy import TENANT
 
 from ..clients.representation import management_view
-from ..error_formats import (
-    management_bad_request,
-    management_metadata_error,
-    read_management_json,
-)
+from ..error_formats import management_metadata_error
 from ..resources import CLIENT_CAP, CLIENT_EVENTS, CLIENTS
 
 MAX_PER_PAGE = 100
-_DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 def _not_found() -> ManagementApiError:
     return ManagementApiError(404, "The client does not exist", "inexistent_client")
-
-
-def _int_param(
-    request: web.Request, name: str, default: int, maximum: int, minimum: int = 0
-) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    # ASCII digits only (str.isdigit also accepts "²"), and few of them.
-    if not _DIGITS.fullmatch(raw) or not minimum <= int(raw) <= maximum:
-        raise ManagementApiError(
-            400,
-            f"Query validation error: '{name}' must be an integer 0..{maximum}",
-            "invalid_query_string",
-        )
-    return int(raw)
-
-
-def _bool_param(request: web.Request, name: str) -> bool | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    if raw not in {"true", "false"}:
-        raise ManagementApiError(
-            400,
-            f"Query validation error: '{name}' must be true or false",
-            "invalid_query_string",
-        )
-    return raw == "true"
 
 
 def _view(doc: Document) -> dict[str, Any]:
@@ -74,23 +46,13 @@ def _view(doc: Document) -> dict[str, Any]:
 
 @requires_scope("read:clients")
 async def list_clients(request: web.Request) -> web.Response:
-    page = _int_param(request, "page", 0, 10_000)
-    per_page = _int_param(request, "per_page", 50, MAX_PER_PAGE, minimum=1)
-    include_totals = _bool_param(request, "include_totals") or False
-    first_party = _bool_param(request, "is_first_party")
+    page = int_query(request, "page", 0, 10_000)
+    per_page = int_query(request, "per_page", 50, MAX_PER_PAGE, minimum=1)
+    include_totals = bool_query(request, "include_totals") or False
+    first_party = bool_query(request, "is_first_party")
     docs, total = await request.app[CLIENTS].page(request[TENANT].id, page, per_page, first_party)
     clients = [_view(doc) for doc in docs]
-    if include_totals:
-        return json_response(
-            {
-                "start": page * per_page,
-                "limit": per_page,
-                "length": len(clients),
-                "total": total,
-                "clients": clients,
-            }
-        )
-    return json_response(clients)
+    return json_response(paged_body("clients", clients, page, per_page, total, include_totals))
 
 
 async def _live_client(request: web.Request) -> Document:
@@ -108,23 +70,21 @@ async def get_client(request: web.Request) -> web.Response:
 @requires_scope("update:clients")
 async def patch_client(request: web.Request) -> web.Response:
     doc = await _live_client(request)
-    body = await read_management_json(request)
+    body = await read_json(request)
     if not isinstance(body, dict) or not body:
-        raise management_bad_request("Request body must be a non-empty JSON object")
+        raise invalid_body("Request body must be a non-empty JSON object")
     unknown = sorted(k for k in body if k != "is_first_party" and not is_client_metadata_member(k))
     if unknown:
-        raise management_bad_request(f"Payload validation error: unknown field '{unknown[0]}'")
+        raise invalid_body(f"Payload validation error: unknown field '{unknown[0]}'")
     extra: dict[str, Any] = {}
     if "is_first_party" in body:
         if not isinstance(body["is_first_party"], bool):
-            raise management_bad_request(
-                "Payload validation error: 'is_first_party' must be a boolean"
-            )
+            raise invalid_body("Payload validation error: 'is_first_party' must be a boolean")
         extra["is_first_party"] = body["is_first_party"]
     changes = {k: v for k, v in body.items() if k != "is_first_party"}
     current: dict[str, Any] | None = doc.get("metadata")
     if changes and current is None:
-        raise management_bad_request(
+        raise invalid_body(
             "This client was not registered with client metadata; only "
             "'is_first_party' can be changed here"
         )
@@ -140,7 +100,7 @@ async def patch_client(request: web.Request) -> web.Response:
         now_public = metadata["token_endpoint_auth_method"] == "none"
         if was_public and not now_public:
             # This API cannot hand out a secret; the client can, through RFC 7592 PUT.
-            raise management_bad_request(
+            raise invalid_body(
                 "Payload validation error: a public client cannot be made confidential here; "
                 "the client may do it with its registration access token (RFC 7592)"
             )
