@@ -367,3 +367,16 @@ async def test_code_pkce_confidential_basic_offline_access_then_refresh(
     await check_userinfo(edge, refreshed["access_token"], claims["sub"], tenant.email)
     status, body = await api.get("/appointments", refreshed["access_token"])
     assert status == 200 and body["sub"] == claims["sub"], body
+
+    # The rotated token is spent: presenting it again is refused and revokes the family (the
+    # provider stops honouring the newest refresh token and its access token at /userinfo).
+    status, reused = await edge.token(
+        {"grant_type": "refresh_token", "refresh_token": first_refresh}, basic
+    )
+    assert status == 400 and reused["error"] == "invalid_grant", reused
+    status, after = await edge.token(
+        {"grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]}, basic
+    )
+    assert status == 400 and after["error"] == "invalid_grant", after
+    status, info = await edge.userinfo(refreshed["access_token"])
+    assert status == 401, info
