@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
+from authorize_service.resources import USERS
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env
@@ -24,6 +25,7 @@ from tests.support.signin import (
     jwks_key,
     pkce_pair,
 )
+from tests.support.tokens import management_token
 
 DOMAIN = "signin.example"
 ISSUER = f"http://{DOMAIN}/"
@@ -598,3 +600,53 @@ async def test_discovery_tells_the_truth(env: AuthorizeEnv) -> None:
         "id_token token",
     }
     assert metadata["prompt_values_supported"] == ["consent", "login", "none"]
+
+
+async def test_api_token_lifetime_and_user_deletion_revoke(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    await add_api(
+        env,
+        "https://short.example/api",
+        name="Short",
+        scopes=[("read", "")],
+        token_lifetime=120,
+        allow_offline_access=True,
+    )
+    client = await add_client(env)
+    auth = (client["client_id"], client["client_secret"])
+    code, verifier = await code_flow(
+        env,
+        browser,
+        client,
+        scope="openid read offline_access",
+        audience="https://short.example/api",
+    )
+    status, body = await token(
+        env,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": CALLBACK,
+        },
+        auth,
+    )
+    assert (
+        status == 200
+        and body["expires_in"] == 120
+        and body["scope"] == "openid read offline_access"
+    )
+    user = await env.app[USERS].find_by_email(env.tenant.tenant_id, EMAIL)
+    assert user is not None
+    bearer = await management_token(env.settings, env.tenant.tenant_id, ISSUER)
+    deleted = await env.http.delete(
+        f"/api/v2/users/{user.user_id}",
+        headers={"Host": DOMAIN, "Authorization": f"Bearer {bearer}"},
+    )
+    assert deleted.status == 204
+    status, refreshed = await token(
+        env, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth
+    )
+    assert status == 400 and refreshed["error"] == "invalid_grant"
+    assert (await userinfo(env, body["access_token"]))[0] == 401

@@ -138,6 +138,9 @@ async def test_metadata_is_complete_and_built_on_the_host(settings_for: Settings
         "userinfo_endpoint": "http://localhost:8080/userinfo",
         "jwks_uri": "http://localhost:8080/.well-known/jwks.json",
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        # Sign-in (issue 9): what /authorize answers to, said truthfully.
+        "prompt_values_supported": ["consent", "login", "none"],
+        "authorization_response_iss_parameter_supported": True,
         "response_types_supported": ["code", "token", "id_token", "id_token token"],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "grant_types_supported": [

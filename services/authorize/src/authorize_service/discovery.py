@@ -18,7 +18,7 @@ from oidc_common.settings_cache import SettingsUnavailable
 from oidc_common.signing_keys import SIGNING_ALG
 from oidc_common.tenancy import ORIGIN, TENANT
 
-from .authorization.request import PROMPTS, RESPONSE_MODES, RESPONSE_TYPES, canonical
+from .authorization.request import PROMPTS, RESPONSE_MODES, RESPONSE_TYPE_NAMES
 from .oidc_scopes import CLAIMS_BY_SCOPE, OIDC_SCOPES
 from .resources import TENANT_SETTINGS
 
@@ -56,8 +56,8 @@ def provider_metadata(issuer: str, *, registration_enabled: bool) -> dict[str, A
         metadata["registration_endpoint"] = f"{issuer}oidc/register"
     metadata.update(
         {
-            "scopes_supported": sorted(OIDC_SCOPES),
-            "response_types_supported": sorted(canonical(words) for words in RESPONSE_TYPES),
+            "scopes_supported": list(OIDC_SCOPES),
+            "response_types_supported": list(RESPONSE_TYPE_NAMES),
             "response_modes_supported": list(RESPONSE_MODES),
             "prompt_values_supported": sorted(PROMPTS),
             "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3

@@ -20,7 +20,7 @@ DESCRIPTIONS: Mapping[str, str] = {
     "email": "Your email address",
     OFFLINE_ACCESS: "Stay signed in (access when you are not using the application)",
 }
-OIDC_SCOPES = frozenset(DESCRIPTIONS)
+OIDC_SCOPES = tuple(DESCRIPTIONS)  # in the order discovery lists them
 
 # Scope -> the user claims it releases (this provider stores name, email, email_verified).
 CLAIMS_BY_SCOPE: Mapping[str, tuple[str, ...]] = {

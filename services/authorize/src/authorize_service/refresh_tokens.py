@@ -104,3 +104,10 @@ class RefreshTokens:
             {"family_id": family_id, "revoked_at": None},
             {"$set": {"revoked_at": dt.datetime.now(dt.UTC)}},
         )
+
+    async def revoke_user(self, tenant_id: str, user_id: str) -> None:
+        """Revoke every refresh token of a user (the user was deleted)."""
+        await self._tokens.update_many(
+            {"tenant_id": tenant_id, "user_id": user_id, "revoked_at": None},
+            {"$set": {"revoked_at": dt.datetime.now(dt.UTC)}},
+        )

@@ -19,6 +19,7 @@ from .interaction.store import Interactions
 from .interaction.throttle import LoginThrottle
 from .keystore import KeyStore
 from .refresh_tokens import RefreshTokens
+from .resource_servers.repository import MAX_TOKEN_LIFETIME
 from .revocation import RevokedGrants
 from .users.passwords import Passwords
 from .users.repository import Users
@@ -48,7 +49,9 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     app[LOGIN_THROTTLE] = LoginThrottle(redis, prefix)
     app[CODES] = AuthorizationCodes(redis, prefix)
     app[REFRESH_TOKENS] = RefreshTokens(app[DB])
-    app[REVOKED_GRANTS] = RevokedGrants(redis, prefix, settings.access_token_ttl)
+    # As long as any access token can live: the service's TTL or an API's longest lifetime.
+    revocation_ttl = max(settings.access_token_ttl, MAX_TOKEN_LIFETIME)
+    app[REVOKED_GRANTS] = RevokedGrants(redis, prefix, revocation_ttl)
     app[PASSWORDS] = Passwords.from_settings(settings)
     app[USERS] = Users(app[DB])
     yield

@@ -22,6 +22,7 @@ from .id_tokens import mint_id_token
 from .oidc_scopes import OFFLINE_ACCESS, OPENID, user_claims
 from .refresh_tokens import RefreshGrant
 from .registered_clients import extend_refresh_token_life
+from .resource_servers import find_resource_server
 from .resources import KEYSTORE, REFRESH_TOKENS
 from .users.repository import User
 
@@ -34,6 +35,15 @@ def userinfo_audience(issuer: str) -> str:
 
 def new_grant_id() -> str:
     return secrets.token_urlsafe(16)
+
+
+async def access_token_ttl(request: web.Request, grant: UserGrant) -> int:
+    """The API's `token_lifetime` when it sets one (Auth0), else ACCESS_TOKEN_TTL; seconds."""
+    default = request.app[SETTINGS].access_token_ttl
+    if grant.audience is None:
+        return default
+    api = await find_resource_server(request.app[DB], grant.tenant_id, grant.audience)
+    return api.token_lifetime if api is not None and api.token_lifetime else default
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ async def issue_tokens(
             audience=audience,
             client_id=grant.client_id,
             scopes=grant.scopes,
-            ttl=request.app[SETTINGS].access_token_ttl,
+            ttl=await access_token_ttl(request, grant),
             subject=grant.user.user_id,
             grant_type=None,
             jti=f"{grant.grant_id}.{secrets.token_urlsafe(12)}",

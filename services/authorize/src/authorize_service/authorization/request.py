@@ -26,9 +26,8 @@ from .parameters import Parameters
 
 # Response types served (OAuth 2.0 Multiple Response Types §3, OIDC Core §3), as sets of words.
 CODE, TOKEN, ID_TOKEN = "code", "token", "id_token"
-RESPONSE_TYPES = frozenset(
-    {frozenset({CODE}), frozenset({TOKEN}), frozenset({ID_TOKEN}), frozenset({ID_TOKEN, TOKEN})}
-)
+RESPONSE_TYPE_NAMES = ("code", "token", "id_token", "id_token token")  # as discovery lists them
+RESPONSE_TYPES = frozenset(frozenset(name.split(" ")) for name in RESPONSE_TYPE_NAMES)
 RESPONSE_MODES = ("query", "fragment", "form_post")
 PROMPTS = frozenset({"none", "login", "consent"})
 MAX_STATE = 2048

@@ -35,6 +35,8 @@ from oidc_common.service import DB, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT, Origin, split_host
 
 from .repository import (
+    MAX_TOKEN_LIFETIME,
+    MIN_TOKEN_LIFETIME,
     SIGNING_ALG,
     DuplicateIdentifierError,
     ResourceServer,
@@ -47,7 +49,6 @@ MAX_NAME_LENGTH = 200
 MAX_SCOPES = 1000
 MAX_SCOPE_LENGTH = 280
 MAX_DESCRIPTION_LENGTH = 500
-MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME = 60, 30 * 86400  # Auth0's ceiling: 30 days
 CREATE_MEMBERS = (
     "identifier",
     "name",

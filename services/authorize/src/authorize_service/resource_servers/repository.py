@@ -32,6 +32,8 @@ from oidc_common.management_requests import is_storable_text
 from oidc_common.mongo import Collections, Document
 
 SIGNING_ALG = "RS256"
+# Access-token lifetimes an API may set, seconds (Auth0's ceiling: 30 days).
+MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME = 60, 30 * 86400
 _OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 
 

@@ -31,7 +31,7 @@ from oidc_common.mongo import Collections
 from oidc_common.service import DB
 from oidc_common.tenancy import TENANT
 
-from ..resources import PASSWORDS, USERS
+from ..resources import PASSWORDS, REFRESH_TOKENS, USERS
 from .accounts import MAX_NAME_LENGTH, InvalidNameError
 from .accounts import create_user as create_user_account
 from .emails import InvalidEmailError
@@ -153,14 +153,15 @@ async def get_user(request: web.Request) -> web.Response:
 
 @requires_scope("delete:users")
 async def delete_user(request: web.Request) -> web.Response:
-    """`DELETE /api/v2/users/{id}`: 204, and the consents the user gave go with them; 404 for
-    an unknown id."""
+    """`DELETE /api/v2/users/{id}`: 204, and the consents the user gave and their refresh
+    tokens go with them; 404 for an unknown id."""
     tenant_id, user_id = request[TENANT].id, request.match_info["user_id"]
     if not await request.app[USERS].delete(tenant_id, user_id):
         raise _not_found()
     await request.app[DB][Collections.CONSENTS].delete_many(
         {"tenant_id": tenant_id, "user_id": user_id}
     )
+    await request.app[REFRESH_TOKENS].revoke_user(tenant_id, user_id)
     return web.Response(status=204)
 
 
