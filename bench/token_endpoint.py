@@ -113,9 +113,7 @@ async def mint_codes(
     )
     minted: list[str] = []
     for start in range(0, count, 50):
-        minted += await asyncio.gather(
-            *(codes.issue(grant) for _ in range(min(50, count - start)))
-        )
+        minted += await asyncio.gather(*(codes.issue(grant) for _ in range(min(50, count - start))))
     await redis.aclose()
     await asyncio.to_thread(path.write_text, "\n".join(minted) + "\n")
 
