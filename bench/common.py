@@ -68,6 +68,17 @@ def start_process(
     return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
 
 
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate every process, then wait for each (killing one that will not stop)."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def wait_ready(port: int, path: str = "/readyz", timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -243,11 +254,11 @@ def wrk(
     return Result(name, concurrency, rps, p50, p99, f"{total - errors} 2xx, {errors} other", cpu)
 
 
-def _rps(result: Result) -> float:
+def requests_per_second(result: Result) -> float:
     return result.rps
 
 
-def _row(r: Result) -> str:
+def result_row(r: Result) -> str:
     cpu = " ".join(f"{name} {value:.0f}%" for name, value in r.cpu.items() if value >= 1)
     return (
         f"{r.name:34s} c={r.concurrency:<3d} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  "

@@ -37,8 +37,6 @@ from common import (
     SERVER_CPU,
     CpuMeter,
     Result,
-    _row,
-    _rps,
     bench_settings,
     children,
     cpu_seconds,
@@ -49,8 +47,11 @@ from common import (
     new_tenant,
     pids_of,
     python,
+    requests_per_second,
+    result_row,
     service_env,
     start_process,
+    stop_processes,
     wait_ready,
     wrk,
 )
@@ -179,9 +180,11 @@ async def main(seconds: int, concurrencies: list[int], profile: bool) -> None:
                 if run_meter is baseline_meter:
                     # A shared machine only ever slows a run down: the better of two runs is
                     # the baseline's capacity (and the stricter yardstick for the others).
-                    result = max(result, wrk(name, url, c, seconds, run_meter), key=_rps)
+                    result = max(
+                        result, wrk(name, url, c, seconds, run_meter), key=requests_per_second
+                    )
                 results.append(result)
-                print(_row(results[-1]), flush=True)
+                print(result_row(results[-1]), flush=True)
         if profile:
             profile_server(registration.pid, reg_port, seconds)
         await set_settings(ts_port, token, {"flags": {"enable_dynamic_client_registration": False}})
@@ -193,16 +196,10 @@ async def main(seconds: int, concurrencies: list[int], profile: bool) -> None:
             for c in concurrencies:
                 url = f"http://127.0.0.1:{port}/oidc/register"
                 results.append(wrk(name, url, c, seconds, meter))
-                print(_row(results[-1]), flush=True)
+                print(result_row(results[-1]), flush=True)
         ceiling = await database_ceiling(settings)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         await drop(settings)
         log = state / "registration.log"
         if log.exists() and log.stat().st_size:

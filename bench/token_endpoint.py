@@ -20,22 +20,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
-from common import (
-    DOMAIN,
-    SERVER_CPU,
-    CpuMeter,
-    Result,
-    _row,
-    bench_settings,
-    drop,
-    free_port,
-    pids_of,
-    python,
-    service_env,
-    start_process,
-    wait_ready,
-    wrk,
-)
+import common
 from redis.asyncio import Redis
 
 from authorize_service.authorization.pkce import s256
@@ -59,7 +44,7 @@ async def prepare(settings: Settings) -> tuple[dict[str, str], dict[str, str], s
     try:
         db = client[settings.mongodb_database]
         assert settings.key_encryption_key is not None
-        tenant = await create_tenant(db, DOMAIN, settings.key_encryption_key)
+        tenant = await create_tenant(db, common.DOMAIN, settings.key_encryption_key)
         await db[Collections.CLIENTS].insert_one(
             {
                 "_id": "bench-public",
@@ -84,7 +69,7 @@ async def prepare(settings: Settings) -> tuple[dict[str, str], dict[str, str], s
         "grant_type": "client_credentials",
         "client_id": tenant.client_id,
         "client_secret": tenant.client_secret,
-        "audience": f"http://{DOMAIN}/api/v2/",
+        "audience": f"http://{common.DOMAIN}/api/v2/",
     }
     redemption = {
         "grant_type": "authorization_code",
@@ -122,31 +107,35 @@ async def main(seconds: int) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
     print(
-        f"\ntoken endpoint: authorize pinned to CPU {SERVER_CPU}, wrk (1 thread) on the other "
+        f"\ntoken endpoint: authorize pinned to CPU {common.SERVER_CPU}, wrk (1 thread) on the "
+        "other "
         f"CPU, c={CONCURRENCY}, {seconds} s per run",
         flush=True,
     )
-    settings = bench_settings("authorize", uuid.uuid4().hex[:10])
+    settings = common.bench_settings("authorize", uuid.uuid4().hex[:10])
     credentials, redemption, tenant_id, user_id = await prepare(settings)
     state = Path(tempfile.mkdtemp(prefix="dcr-bench-token-"))
     processes: list[subprocess.Popen[bytes]] = []
-    results: list[Result] = []
+    results: list[common.Result] = []
     try:
-        base_port, port = free_port(), free_port()
-        baseline = start_process(
-            [python(), str(Path(__file__).parent / "baseline_server.py"), str(base_port)],
+        base_port, port = common.free_port(), common.free_port()
+        baseline = common.start_process(
+            [common.python(), str(Path(__file__).parent / "baseline_server.py"), str(base_port)],
             dict(os.environ),
-            SERVER_CPU,
+            common.SERVER_CPU,
         )
-        authorize = start_process(
-            [python(), "-m", "authorize_service"],
-            service_env(settings, port, "bench"),
-            SERVER_CPU,
+        authorize = common.start_process(
+            [common.python(), "-m", "authorize_service"],
+            common.service_env(settings, port, "bench"),
+            common.SERVER_CPU,
             log=state / "authorize.log",
         )
         processes += [baseline, authorize]
-        wait_ready(port)
-        backing = {"ferretdb": pids_of("bin/ferretdb"), "redis": pids_of("redis-server")}
+        common.wait_ready(port)
+        backing = {
+            "ferretdb": common.pids_of("bin/ferretdb"),
+            "redis": common.pids_of("redis-server"),
+        }
         runs = [
             ("baseline (bare aiohttp)", base_port, baseline.pid, credentials, False),
             ("client_credentials", port, authorize.pid, credentials, False),
@@ -159,23 +148,17 @@ async def main(seconds: int) -> None:
                 codes = state / "codes.txt"
                 await mint_codes(settings, tenant_id, user_id, 200, codes)
                 env["BENCH_CODES"] = str(codes)
-                wrk(name, url, 4, 1, script="token.lua", env=env)  # warm-up
+                common.wrk(name, url, 4, 1, script="token.lua", env=env)  # warm-up
                 # Enough codes for a fast server; the run says how many were left over.
                 await mint_codes(settings, tenant_id, user_id, 4000 * seconds, codes)
             else:
-                wrk(name, url, 4, 1, script="token.lua", env=env)
-            meter = CpuMeter({"server": [pid], **backing})
-            results.append(wrk(name, url, CONCURRENCY, seconds, meter, "token.lua", env))
-            print(_row(results[-1]), flush=True)
+                common.wrk(name, url, 4, 1, script="token.lua", env=env)
+            meter = common.CpuMeter({"server": [pid], **backing})
+            results.append(common.wrk(name, url, CONCURRENCY, seconds, meter, "token.lua", env))
+            print(common.result_row(results[-1]), flush=True)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        await drop(settings)
+        common.stop_processes(processes)
+        await common.drop(settings)
         shutil.rmtree(state, ignore_errors=True)
     base = results[0].rps
     print("\nratio to the baseline at the same concurrency:")

@@ -8,7 +8,7 @@ so a malformed request never reaches a handler's logic, let alone a 500.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -196,3 +196,29 @@ def paged_body(
         "total": total,
         items_key: items,
     }
+
+
+def collection_routes(
+    path: str,
+    item: str,
+    handlers: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+) -> list[web.RouteDef]:
+    """The routes of a Management API collection at `path` (e.g. `/api/v2/users`) in Auth0's
+    layout: `create` and `list` on the collection, `get`, `update` and `delete` on
+    `{path}/{item}`; only the handlers given are routed. `item` is the match_info name, with an
+    optional pattern (`id:.+`)."""
+    methods = {
+        "create": ("POST", path),
+        "list": ("GET", path),
+        "get": ("GET", f"{path}/{{{item}}}"),
+        "update": ("PATCH", f"{path}/{{{item}}}"),
+        "delete": ("DELETE", f"{path}/{{{item}}}"),
+    }
+    routes = []
+    for name, handler in handlers.items():
+        method, route_path = methods[name]
+        if method == "GET":  # no implicit HEAD: Auth0 does not answer it
+            routes.append(web.get(route_path, handler, allow_head=False))
+        else:
+            routes.append(web.route(method, route_path, handler))
+    return routes

@@ -7,7 +7,11 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import NoReturn
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from oidc_common.admin_cli import (
     CommandRefused,
@@ -17,9 +21,9 @@ from oidc_common.admin_cli import (
 )
 from oidc_common.config import ConfigError, Settings
 from oidc_common.logs import configure_logging
-from oidc_common.mongo import Collections, ensure_indexes, open_client
+from oidc_common.mongo import Collections, Document, ensure_indexes, open_client
 from oidc_common.service import run
-from oidc_common.tenancy import TenantDirectory
+from oidc_common.tenancy import Tenant, TenantDirectory
 
 from .app import create_app
 from .key_rotation import rotate_signing_key
@@ -33,18 +37,28 @@ from .users.repository import DuplicateEmailError, Users
 SERVICE = "authorize"
 
 
-async def _rotate(settings: Settings, domain: str) -> int:
-    kek = settings.require_kek()
+@asynccontextmanager
+async def _tenant_database(
+    settings: Settings, domain: str, collections: list[str]
+) -> AsyncIterator[tuple[AsyncDatabase[Document], Tenant]]:
+    """The database and the tenant of `domain` (UnknownTenantError if none), with the indexes
+    of `collections` in place before a command writes what they guard."""
     client = open_client(settings.mongodb_url)
     try:
         db = client[settings.mongodb_database]
         tenant = await TenantDirectory(db).by_domain(domain.strip().lower())
         if tenant is None:
             raise UnknownTenantError(f"no tenant has the domain {domain!r}")
-        await ensure_indexes(db, [Collections.SIGNING_KEYS])
-        rotation = await rotate_signing_key(db, tenant.id, kek, settings.access_token_ttl)
+        await ensure_indexes(db, collections)
+        yield db, tenant
     finally:
         await client.close()
+
+
+async def _rotate(settings: Settings, domain: str) -> int:
+    kek = settings.require_kek()
+    async with _tenant_database(settings, domain, [Collections.SIGNING_KEYS]) as (db, tenant):
+        rotation = await rotate_signing_key(db, tenant.id, kek, settings.access_token_ttl)
     print(f"Rotated the signing key of tenant {tenant.id} ({tenant.domain})")
     print(f"  current kid:  {rotation.new_kid}")
     for kid in rotation.demoted_kids:
@@ -63,14 +77,8 @@ async def _create_user(
     email_verified: bool,
     as_json: bool,
 ) -> int:
-    client = open_client(settings.mongodb_url)
-    try:
-        db = client[settings.mongodb_database]
-        tenant = await TenantDirectory(db).by_domain(domain.strip().lower())
-        if tenant is None:
-            raise UnknownTenantError(f"no tenant has the domain {domain!r}")
-        # The unique email index must exist before the insert it guards.
-        await ensure_indexes(db, [Collections.USERS])
+    # The unique email index must exist before the insert it guards.
+    async with _tenant_database(settings, domain, [Collections.USERS]) as (db, tenant):
         try:
             user = await create_user(
                 Users(db),
@@ -85,8 +93,6 @@ async def _create_user(
             raise CommandRefused(str(exc).removeprefix("Payload validation error: ")) from exc
         except DuplicateEmailError as exc:
             raise CommandRefused(f"tenant {tenant.domain!r}: {exc}") from exc
-    finally:
-        await client.close()
     if as_json:
         print(json.dumps(user_view(user)))
     else:

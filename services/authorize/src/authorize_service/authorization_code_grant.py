@@ -62,16 +62,7 @@ async def authorization_code(
         raise _invalid_grant("The user no longer exists")
     return await issue_tokens(
         request,
-        UserGrant(
-            tenant_id=tenant_id,
-            client_id=client.client_id,
-            user=user,
-            scopes=tuple(grant.scopes),
-            audience=grant.audience,
-            nonce=grant.nonce,
-            auth_time=grant.auth_time,
-            grant_id=grant_id,
-        ),
+        UserGrant.from_code(grant, user, grant_id),
         access_token=True,
         id_token=True,
         refresh_token="refresh_token" in client.grant_types,

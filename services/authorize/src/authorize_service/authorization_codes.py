@@ -15,7 +15,7 @@ import json
 import secrets
 from dataclasses import asdict, dataclass
 
-from redis.asyncio import Redis
+from .redis_store import RedisStore
 
 CODE_TTL = 60
 # Long enough to catch a replay of a code whose tokens are still alive.
@@ -45,14 +45,12 @@ class Redemption:
     grant_id: str | None  # of the first redemption, when replayed
 
 
-class AuthorizationCodes:
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self._redis = redis
-        self._prefix = prefix
+class AuthorizationCodes(RedisStore):
+    namespace = "authcode"
 
     def _keys(self, code: str) -> tuple[str, str]:
         hashed = hashlib.sha256(code.encode()).hexdigest()
-        return f"{self._prefix}authcode:{hashed}", f"{self._prefix}authcode-used:{hashed}"
+        return self.key(hashed), self.key("used", hashed)
 
     async def issue(self, grant: CodeGrant) -> str:
         code = secrets.token_urlsafe(32)

@@ -9,53 +9,50 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oidc_common.mongo import Collections, Document
 
 
-def _key(tenant_id: str, user_id: str, client_id: str) -> Document:
-    return {"tenant_id": tenant_id, "user_id": user_id, "client_id": client_id}
+@dataclass(frozen=True)
+class ConsentKey:
+    """Whose consent, to which client, for which API."""
+
+    tenant_id: str
+    user_id: str
+    client_id: str
+    audience: str | None
+
+    def document_filter(self) -> Document:
+        return {"tenant_id": self.tenant_id, "user_id": self.user_id, "client_id": self.client_id}
 
 
-async def consented(
-    db: AsyncDatabase[Document],
-    tenant_id: str,
-    user_id: str,
-    client_id: str,
-    audience: str | None,
-    scopes: Iterable[str],
-) -> bool:
-    """Whether the user already allowed every one of `scopes` for `audience` to the client."""
-    doc = await db[Collections.CONSENTS].find_one(_key(tenant_id, user_id, client_id))
-    if doc is None:
-        return False
-    for grant in doc.get("grants") or ():
-        if grant.get("audience") == audience:
+async def consented(db: AsyncDatabase[Document], key: ConsentKey, scopes: Iterable[str]) -> bool:
+    """Whether the user already allowed every one of `scopes` to the client for the API."""
+    doc = await db[Collections.CONSENTS].find_one(key.document_filter())
+    for grant in (doc or {}).get("grants") or ():
+        if grant.get("audience") == key.audience:
             return set(scopes) <= set(grant.get("scopes") or ())
     return False
 
 
 async def remember_consent(
-    db: AsyncDatabase[Document],
-    tenant_id: str,
-    user_id: str,
-    client_id: str,
-    audience: str | None,
-    scopes: Iterable[str],
+    db: AsyncDatabase[Document], key: ConsentKey, scopes: Iterable[str]
 ) -> None:
-    """Add `scopes` for `audience` to the user's consent for the client (upsert)."""
+    """Add `scopes` for the API to the user's consent for the client (upsert)."""
     collection = db[Collections.CONSENTS]
-    key = _key(tenant_id, user_id, client_id)
-    doc = await collection.find_one(key) or {}
+    doc = await collection.find_one(key.document_filter()) or {}
     grants = [dict(grant) for grant in doc.get("grants") or ()]
     for grant in grants:
-        if grant.get("audience") == audience:
+        if grant.get("audience") == key.audience:
             grant["scopes"] = sorted(set(grant.get("scopes") or ()) | set(scopes))
             break
     else:
-        grants.append({"audience": audience, "scopes": sorted(set(scopes))})
+        grants.append({"audience": key.audience, "scopes": sorted(set(scopes))})
     await collection.update_one(
-        key, {"$set": {"grants": grants, "updated_at": dt.datetime.now(dt.UTC)}}, upsert=True
+        key.document_filter(),
+        {"$set": {"grants": grants, "updated_at": dt.datetime.now(dt.UTC)}},
+        upsert=True,
     )

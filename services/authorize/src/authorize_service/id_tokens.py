@@ -16,8 +16,8 @@ ID_TOKEN_TTL = 3600
 
 
 def half_hash(value: str) -> str:
-    """`at_hash`/`c_hash`: base64url of the left half of SHA-256 of the ASCII value
-    (OIDC Core §3.1.3.6, §3.3.2.11; SHA-256 because the token is RS256)."""
+    """`at_hash`: base64url of the left half of SHA-256 of the ASCII value
+    (OIDC Core §3.1.3.6, §3.2.2.9; SHA-256 because the token is RS256)."""
     digest = hashlib.sha256(value.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
 
@@ -32,12 +32,11 @@ def mint_id_token(
     nonce: str | None,
     user_claims: Mapping[str, Any],
     access_token: str | None = None,
-    code: str | None = None,
     ttl: int = ID_TOKEN_TTL,
     now: int | None = None,
 ) -> str:
-    """A signed ID token for `client_id`; `at_hash`/`c_hash` when the access token or code is
-    returned alongside it."""
+    """A signed ID token for `client_id`; `at_hash` when the access token is returned
+    alongside it."""
     issued_at = int(time.time()) if now is None else now
     claims: dict[str, Any] = {
         **user_claims,
@@ -53,8 +52,6 @@ def mint_id_token(
         claims["nonce"] = nonce
     if access_token is not None:
         claims["at_hash"] = half_hash(access_token)
-    if code is not None:
-        claims["c_hash"] = half_hash(code)
     return jwt.encode(
         claims, key.private_key, algorithm=SIGNING_ALG, headers={"typ": "JWT", "kid": key.kid}
     )

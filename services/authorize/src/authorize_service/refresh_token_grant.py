@@ -45,16 +45,7 @@ async def refresh_token(
         raise OAuthError("invalid_grant", "The user no longer exists")
     return await issue_tokens(
         request,
-        UserGrant(
-            tenant_id=tenant_id,
-            client_id=client.client_id,
-            user=user,
-            scopes=tuple(scopes),
-            audience=family.audience,
-            nonce=None,
-            auth_time=family.auth_time,
-            grant_id=family.family_id,
-        ),
+        UserGrant.from_refresh(family, user, scopes),
         access_token=True,
         id_token=OPENID in scopes,
         refresh_token=True,

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from .redis_store import RedisStore
 
-class RevokedGrants:
+
+class RevokedGrants(RedisStore):
+    namespace = "revoked-grant"
+
     def __init__(self, redis: Redis, prefix: str, ttl: int) -> None:
-        self._redis = redis
-        self._prefix = prefix
+        super().__init__(redis, prefix)
         self._ttl = ttl  # as long as an access token of the grant can live
 
-    def _key(self, grant_id: str) -> str:
-        return f"{self._prefix}revoked-grant:{grant_id}"
-
     async def revoke(self, grant_id: str) -> None:
-        await self._redis.set(self._key(grant_id), "1", ex=self._ttl)
+        await self._redis.set(self.key(grant_id), "1", ex=self._ttl)
 
     async def is_revoked(self, jti: object) -> bool:
         if not isinstance(jti, str) or "." not in jti:
             return False
-        return bool(await self._redis.exists(self._key(jti.split(".", 1)[0])))
+        return bool(await self._redis.exists(self.key(jti.split(".", 1)[0])))

@@ -15,9 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from oidc_common.service import DB, SETTINGS
+from oidc_common.signing_keys import SigningKey
 from oidc_common.tenancy import ORIGIN
 
 from .access_tokens import mint_access_token
+from .authorization_codes import CodeGrant
 from .id_tokens import mint_id_token
 from .oidc_scopes import OFFLINE_ACCESS, OPENID, user_claims
 from .refresh_tokens import RefreshGrant
@@ -37,18 +39,10 @@ def new_grant_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-async def access_token_ttl(request: web.Request, grant: UserGrant) -> int:
-    """The API's `token_lifetime` when it sets one (Auth0), else ACCESS_TOKEN_TTL; seconds."""
-    default = request.app[SETTINGS].access_token_ttl
-    if grant.audience is None:
-        return default
-    api = await find_resource_server(request.app[DB], grant.tenant_id, grant.audience)
-    return api.token_lifetime if api is not None and api.token_lifetime else default
-
-
 @dataclass(frozen=True)
 class UserGrant:
-    """What the user granted one client in one sign-in."""
+    """What the user granted one client in one sign-in (`grant_id` names the sign-in: its
+    refresh-token family and the prefix of its access tokens' `jti`)."""
 
     tenant_id: str
     client_id: str
@@ -59,6 +53,84 @@ class UserGrant:
     auth_time: int
     grant_id: str
 
+    @classmethod
+    def from_code(cls, code: CodeGrant, user: User, grant_id: str) -> UserGrant:
+        """The sign-in an authorization code stands for (RFC 6749 §4.1.3)."""
+        return cls(
+            code.tenant_id,
+            code.client_id,
+            user,
+            tuple(code.scopes),
+            code.audience,
+            code.nonce,
+            code.auth_time,
+            grant_id,
+        )
+
+    @classmethod
+    def from_refresh(cls, family: RefreshGrant, user: User, scopes: list[str]) -> UserGrant:
+        """The sign-in a refresh token continues, with `scopes` (at most the family's)."""
+        return cls(
+            family.tenant_id,
+            family.client_id,
+            user,
+            tuple(scopes),
+            family.audience,
+            None,
+            family.auth_time,
+            family.family_id,
+        )
+
+
+async def access_token_ttl(request: web.Request, grant: UserGrant) -> int:
+    """The API's `token_lifetime` when it sets one (Auth0), else ACCESS_TOKEN_TTL; seconds."""
+    default = request.app[SETTINGS].access_token_ttl
+    if grant.audience is None:
+        return default
+    api = await find_resource_server(request.app[DB], grant.tenant_id, grant.audience)
+    return api.token_lifetime if api is not None and api.token_lifetime else default
+
+
+async def _access_token(request: web.Request, key: SigningKey, grant: UserGrant) -> dict[str, Any]:
+    issuer = request[ORIGIN].issuer
+    userinfo = userinfo_audience(issuer)
+    audience: str | list[str] = userinfo
+    if grant.audience is not None:
+        audience = [grant.audience, userinfo] if OPENID in grant.scopes else grant.audience
+    token = mint_access_token(
+        key,
+        issuer=issuer,
+        audience=audience,
+        client_id=grant.client_id,
+        scopes=grant.scopes,
+        ttl=await access_token_ttl(request, grant),
+        subject=grant.user.user_id,
+        grant_type=None,
+        jti=f"{grant.grant_id}.{secrets.token_urlsafe(12)}",
+    )
+    return {
+        "access_token": token.token,
+        "token_type": "Bearer",
+        "expires_in": token.expires_in,
+        "scope": token.scope,
+    }
+
+
+async def _refresh_token(request: web.Request, grant: UserGrant) -> str:
+    family = RefreshGrant(
+        grant.tenant_id,
+        grant.client_id,
+        grant.user.user_id,
+        grant.grant_id,
+        list(grant.scopes),
+        grant.audience,
+        grant.auth_time,
+    )
+    token, expires_at = await request.app[REFRESH_TOKENS].issue(family)
+    # The reaper never deletes a client whose users hold a live refresh token.
+    await extend_refresh_token_life(request.app[DB], grant.tenant_id, grant.client_id, expires_at)
+    return token
+
 
 async def issue_tokens(
     request: web.Request,
@@ -67,67 +139,23 @@ async def issue_tokens(
     access_token: bool,
     id_token: bool,
     refresh_token: bool,
-    code: str | None = None,
 ) -> dict[str, Any]:
-    """The token members of a response (RFC 6749 §5.1 / §4.2.2, OIDC Core §3.1.3.3).
-
-    `refresh_token` is honoured only when `offline_access` was granted.
-    """
-    origin = request[ORIGIN]
+    """The token members of a response (RFC 6749 §5.1 / §4.2.2, OIDC Core §3.1.3.3): an
+    access token, an ID token (only with `openid`; `at_hash` when both come together) and a
+    refresh token (only with `offline_access`)."""
     key = await request.app[KEYSTORE].signing_key(grant.tenant_id)
-    body: dict[str, Any] = {}
-    issued_access: str | None = None
-    if access_token:
-        userinfo = userinfo_audience(origin.issuer)
-        audience: str | list[str] = userinfo
-        if grant.audience is not None:
-            audience = [grant.audience, userinfo] if OPENID in grant.scopes else grant.audience
-        token = mint_access_token(
-            key,
-            issuer=origin.issuer,
-            audience=audience,
-            client_id=grant.client_id,
-            scopes=grant.scopes,
-            ttl=await access_token_ttl(request, grant),
-            subject=grant.user.user_id,
-            grant_type=None,
-            jti=f"{grant.grant_id}.{secrets.token_urlsafe(12)}",
-        )
-        issued_access = token.token
-        body.update(
-            {
-                "access_token": token.token,
-                "token_type": "Bearer",
-                "expires_in": token.expires_in,
-                "scope": token.scope,
-            }
-        )
+    body: dict[str, Any] = await _access_token(request, key, grant) if access_token else {}
     if id_token and OPENID in grant.scopes:
         body["id_token"] = mint_id_token(
             key,
-            issuer=origin.issuer,
+            issuer=request[ORIGIN].issuer,
             client_id=grant.client_id,
             subject=grant.user.user_id,
             auth_time=grant.auth_time,
             nonce=grant.nonce,
             user_claims=user_claims(grant.user, grant.scopes),
-            access_token=issued_access,
-            code=code,
+            access_token=body.get("access_token"),
         )
     if refresh_token and OFFLINE_ACCESS in grant.scopes:
-        refresh, expires_at = await request.app[REFRESH_TOKENS].issue(
-            RefreshGrant(
-                tenant_id=grant.tenant_id,
-                client_id=grant.client_id,
-                user_id=grant.user.user_id,
-                family_id=grant.grant_id,
-                scopes=list(grant.scopes),
-                audience=grant.audience,
-                auth_time=grant.auth_time,
-            )
-        )
-        await extend_refresh_token_life(
-            request.app[DB], grant.tenant_id, grant.client_id, expires_at
-        )
-        body["refresh_token"] = refresh
+        body["refresh_token"] = await _refresh_token(request, grant)
     return body

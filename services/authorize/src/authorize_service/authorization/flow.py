@@ -17,7 +17,7 @@ from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..authorization_codes import CodeGrant
-from ..consents import consented
+from ..consents import ConsentKey, consented
 from ..interaction.store import INTERACTION_TTL, Interaction, binding_cookie
 from ..registered_clients import RegisteredClient, record_client_use
 from ..resources import CODES, INTERACTIONS, SESSIONS, USERS
@@ -51,9 +51,8 @@ async def needs_consent(
         return False
     if "consent" in areq.prompt:
         return True
-    return not await consented(
-        request.app[DB], client.tenant_id, user_id, client.client_id, areq.audience, areq.scopes
-    )
+    key = ConsentKey(client.tenant_id, user_id, client.client_id, areq.audience)
+    return not await consented(request.app[DB], key, areq.scopes)
 
 
 async def _to_page(

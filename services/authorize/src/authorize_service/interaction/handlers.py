@@ -22,7 +22,7 @@ from oidc_common.tenancy import ORIGIN, TENANT
 from ..authorization.flow import advance, complete
 from ..authorization.request import AuthorizationRequest, ErrorTarget, PageError
 from ..authorization.response_modes import error_response
-from ..consents import remember_consent
+from ..consents import ConsentKey, remember_consent
 from ..oidc_scopes import DESCRIPTIONS
 from ..registered_clients import RegisteredClient, find_live_client
 from ..resource_servers import find_resource_server
@@ -199,14 +199,8 @@ async def submit_consent(request: web.Request) -> web.Response:
     user = await request.app[USERS].get(request[TENANT].id, interaction.user_id)
     if user is None:
         raise EXPIRED
-    await remember_consent(
-        request.app[DB],
-        client.tenant_id,
-        user.user_id,
-        client.client_id,
-        areq.audience,
-        areq.scopes,
-    )
+    key = ConsentKey(client.tenant_id, user.user_id, client.client_id, areq.audience)
+    await remember_consent(request.app[DB], key, areq.scopes)
     return await complete(request, areq, client, user, interaction.auth_time)
 
 

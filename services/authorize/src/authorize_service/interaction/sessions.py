@@ -13,9 +13,10 @@ import secrets
 from dataclasses import dataclass
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from oidc_common.tenancy import Origin
+
+from ..redis_store import RedisStore
 
 SESSION_COOKIE = "oidc_session"
 SESSION_TTL = 24 * 3600
@@ -29,13 +30,11 @@ class LoginSession:
     auth_time: int  # seconds since the epoch
 
 
-class Sessions:
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self._redis = redis
-        self._prefix = prefix
+class Sessions(RedisStore):
+    namespace = "session"
 
     def _key(self, session_id: str) -> str:
-        return f"{self._prefix}session:{hashlib.sha256(session_id.encode()).hexdigest()}"
+        return self.key(hashlib.sha256(session_id.encode()).hexdigest())
 
     async def current(self, request: web.Request, tenant_id: str) -> LoginSession | None:
         """The session the request's cookie names, if it is live and of this tenant."""

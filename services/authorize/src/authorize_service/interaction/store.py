@@ -1,7 +1,7 @@
 """Pending interactions: an authorization request waiting for the user to sign in or consent.
 
-Kept in Redis under `{prefix}interaction:{id}` for at most INTERACTION_TTL seconds (DESIGN.md:
-short-lived artefacts live in Redis). The id travels in the page URL (`/u/login?state=…`, as
+Kept in Redis under `{prefix}interaction:{id}` for at most INTERACTION_TTL seconds (short-lived
+state belongs in Redis, with a TTL, not in MongoDB). The id travels in the page URL (`/u/login?state=…`, as
 Auth0 does); a second secret, the browser binding, lives only in a cookie scoped to `/u/`, so
 a link to someone else's interaction cannot be completed in another browser. Each page form
 carries the interaction's CSRF token.
@@ -16,9 +16,8 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from redis.asyncio import Redis
-
 from ..authorization.request import AuthorizationRequest
+from ..redis_store import RedisStore
 
 INTERACTION_TTL = 600
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -61,13 +60,8 @@ class Interaction:
         return json.dumps(data, separators=(",", ":"))
 
 
-class Interactions:
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self._redis = redis
-        self._prefix = prefix
-
-    def _key(self, interaction_id: str) -> str:
-        return f"{self._prefix}interaction:{interaction_id}"
+class Interactions(RedisStore):
+    namespace = "interaction"
 
     async def start(
         self,
@@ -87,14 +81,14 @@ class Interactions:
             user_id=user_id,
             auth_time=auth_time,
         )
-        await self._redis.set(self._key(interaction.id), interaction.to_json(), ex=INTERACTION_TTL)
+        await self._redis.set(self.key(interaction.id), interaction.to_json(), ex=INTERACTION_TTL)
         return interaction, binding
 
     async def load(self, interaction_id: str | None, tenant_id: str) -> Interaction | None:
         """The live interaction `interaction_id` of `tenant_id`, or None."""
         if not interaction_id or len(interaction_id) > 64 or not set(interaction_id) <= _ID_CHARS:
             return None
-        raw = await self._redis.get(self._key(interaction_id))
+        raw = await self._redis.get(self.key(interaction_id))
         if raw is None:
             return None
         data = json.loads(raw)
@@ -118,10 +112,10 @@ class Interactions:
             interaction, user_id=user_id, auth_time=auth_time, csrf=secrets.token_urlsafe(32)
         )
         await self._redis.set(
-            self._key(interaction.id), updated.to_json(), ex=INTERACTION_TTL, xx=True
+            self.key(interaction.id), updated.to_json(), ex=INTERACTION_TTL, xx=True
         )
         return updated
 
     async def finish(self, interaction: Interaction) -> bool:
         """Consume the interaction; False if it was already consumed (a double submit)."""
-        return bool(await self._redis.delete(self._key(interaction.id)))
+        return bool(await self._redis.delete(self.key(interaction.id)))

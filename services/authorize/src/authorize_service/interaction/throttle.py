@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import hashlib
 
-from redis.asyncio import Redis
+from ..redis_store import RedisStore
 
 WINDOW_SECONDS = 900
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_IP = 30
 
 
-class LoginThrottle:
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self._redis = redis
-        self._prefix = prefix
+class LoginThrottle(RedisStore):
+    namespace = "login-fail"
 
     def _keys(self, tenant_id: str, email: str, client_ip: str) -> tuple[str, str]:
         account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-        return (
-            f"{self._prefix}login-fail:{tenant_id}:acct:{account}",
-            f"{self._prefix}login-fail:{tenant_id}:ip:{client_ip}",
-        )
+        return self.key(tenant_id, "acct", account), self.key(tenant_id, "ip", client_ip)
 
     async def blocked(self, tenant_id: str, email: str, client_ip: str) -> bool:
         account_key, ip_key = self._keys(tenant_id, email, client_ip)

@@ -21,6 +21,7 @@ from oidc_common.management_auth import requires_scope
 from oidc_common.management_requests import (
     bool_member,
     bool_query,
+    collection_routes,
     int_member,
     int_query,
     invalid_body,
@@ -255,10 +256,11 @@ async def delete_resource_server(request: web.Request) -> web.Response:
 
 def resource_server_routes() -> list[web.RouteDef]:
     """The `/api/v2/resource-servers` routes, for the authorize service's application."""
-    return [
-        web.post("/api/v2/resource-servers", create_resource_server),
-        web.get("/api/v2/resource-servers", list_resource_servers, allow_head=False),
-        # `.+`: an identifier given in place of the id may be a URL, slashes and all.
-        web.get("/api/v2/resource-servers/{id:.+}", get_resource_server, allow_head=False),
-        web.delete("/api/v2/resource-servers/{id:.+}", delete_resource_server),
-    ]
+    handlers = {
+        "create": create_resource_server,
+        "list": list_resource_servers,
+        "get": get_resource_server,
+        "delete": delete_resource_server,
+    }
+    # `.+`: an identifier given in place of the id may be a URL, slashes and all.
+    return collection_routes("/api/v2/resource-servers", "id:.+", handlers)

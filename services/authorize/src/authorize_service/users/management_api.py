@@ -18,6 +18,7 @@ from oidc_common.management_auth import requires_scope
 from oidc_common.management_requests import (
     bool_member,
     bool_query,
+    collection_routes,
     int_query,
     invalid_body,
     invalid_query,
@@ -167,9 +168,5 @@ async def delete_user(request: web.Request) -> web.Response:
 
 def users_routes() -> list[web.RouteDef]:
     """The `/api/v2/users` routes, for the authorize service's application."""
-    return [
-        web.post("/api/v2/users", create_user),
-        web.get("/api/v2/users", list_users, allow_head=False),
-        web.get("/api/v2/users/{user_id}", get_user, allow_head=False),
-        web.delete("/api/v2/users/{user_id}", delete_user),
-    ]
+    handlers = {"create": create_user, "list": list_users, "get": get_user}
+    return collection_routes("/api/v2/users", "user_id", {**handlers, "delete": delete_user})

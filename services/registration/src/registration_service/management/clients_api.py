@@ -21,6 +21,7 @@ from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
 from oidc_common.management_auth import requires_scope
 from oidc_common.management_requests import (
     bool_query,
+    collection_routes,
     int_query,
     invalid_body,
     paged_body,
@@ -130,9 +131,5 @@ async def delete_client(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/api/v2/clients", list_clients, allow_head=False),
-        web.get("/api/v2/clients/{client_id}", get_client, allow_head=False),
-        web.patch("/api/v2/clients/{client_id}", patch_client),
-        web.delete("/api/v2/clients/{client_id}", delete_client),
-    ]
+    handlers = {"list": list_clients, "get": get_client, "update": patch_client}
+    return collection_routes("/api/v2/clients", "client_id", {**handlers, "delete": delete_client})
