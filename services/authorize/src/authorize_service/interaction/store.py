@@ -2,9 +2,9 @@
 
 Kept in Redis under `{prefix}interaction:{id}` for at most INTERACTION_TTL seconds
 (short-lived state belongs in Redis, with a TTL, not in MongoDB). The id travels in the page
-URL (`/u/login?state=…`, as Auth0 does); a second secret, the browser binding, lives only in a cookie scoped to `/u/`, so
-a link to someone else's interaction cannot be completed in another browser. Each page form
-carries the interaction's CSRF token.
+URL (`/u/login?state=…`, as Auth0 does); a second secret, the browser binding, lives only
+in a cookie scoped to `/u/`, so a link to someone else's interaction cannot be completed in
+another browser. Each page form carries the interaction's CSRF token.
 """
 
 from __future__ import annotations
