@@ -15,10 +15,10 @@ from aiohttp import web
 
 from .errors import ManagementApiError
 from .json_body import read_json_body
+from .text import UNSAFE_TEXT
 
 _DIGITS = re.compile(r"[0-9]{1,6}")
 # C0 and C1 controls and DEL: never part of a name, an identifier or a description.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def invalid_body(message: str) -> ManagementApiError:
@@ -124,7 +124,7 @@ def string_member(
         raise invalid_body(
             f"Payload validation error: {name} must be {min_length} to {max_length} characters."
         )
-    if not allow_controls and _CONTROL.search(value):
+    if not allow_controls and UNSAFE_TEXT.search(value):
         raise invalid_body(f"Payload validation error: {name} must not contain control characters.")
     return value
 

@@ -108,7 +108,10 @@ class RegistrationPolicy:
         dump=sorted,
     )
     require_pkce: bool = _setting(
-        True, ("require_pkce",), boolean, "public clients must use PKCE (RFC 7636)"
+        True,
+        ("require_pkce",),
+        boolean,
+        "every code flow must use PKCE S256 (RFC 7636); public clients must regardless",
     )
     client_self_management: bool = _setting(
         True,

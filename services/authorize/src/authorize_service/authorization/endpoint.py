@@ -23,6 +23,7 @@ import logging
 from aiohttp import web
 
 from oidc_common.errors import OAuthError
+from oidc_common.registration_policy import RegistrationPolicy
 from oidc_common.service import DB
 from oidc_common.settings_cache import SettingsUnavailable
 from oidc_common.tenancy import TENANT
@@ -42,15 +43,14 @@ log = logging.getLogger(__name__)
 
 
 async def require_pkce(request: web.Request) -> bool:
-    """The tenant's `dynamic_client_registration.require_pkce` (on by default; on when the
-    settings cannot be read: fail closed)."""
+    """The tenant's `RegistrationPolicy.require_pkce` (on by default; on when the settings
+    cannot be read: fail closed)."""
     try:
         snapshot = await request.app[TENANT_SETTINGS].read(request[TENANT].id)
     except SettingsUnavailable as exc:
         log.warning("tenant settings unavailable; PKCE required", extra={"error": str(exc)})
         return True
-    policy = (snapshot.settings.get("dynamic_client_registration") if snapshot else None) or {}
-    return policy.get("require_pkce") is not False
+    return RegistrationPolicy.from_settings(snapshot.settings if snapshot else {}).require_pkce
 
 
 async def checked_request(

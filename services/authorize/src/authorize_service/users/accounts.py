@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from oidc_common.text import UNSAFE_TEXT
 
 from .emails import normalize_email
 from .password_policy import check_password
@@ -10,7 +10,6 @@ from .passwords import Passwords
 from .repository import DuplicateEmailError, User, Users
 
 MAX_NAME_LENGTH = 300  # Auth0's limit on a user's `name`
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InvalidNameError(ValueError):
@@ -19,7 +18,7 @@ class InvalidNameError(ValueError):
 
 def check_name(name: str) -> None:
     """Raise `InvalidNameError` unless `name` is 1..300 characters of text without controls."""
-    if not 1 <= len(name) <= MAX_NAME_LENGTH or _CONTROL.search(name) or not name.strip():
+    if not 1 <= len(name) <= MAX_NAME_LENGTH or UNSAFE_TEXT.search(name) or not name.strip():
         raise InvalidNameError(
             f"Payload validation error: name must be 1 to {MAX_NAME_LENGTH} characters of text."
         )
