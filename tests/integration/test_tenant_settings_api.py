@@ -60,8 +60,11 @@ async def test_defaults_in_auth0_shape(api: Api) -> None:
     for field in ("picture_url", "support_email", "support_url", "default_audience"):
         assert field in body
     dcr = body["dynamic_client_registration"]
-    assert dcr["rate_limit"] == {"requests": 20, "window_seconds": 60}
+    assert dcr["rate_limit"] == {"requests": 20, "window_seconds": 60, "by_software_id": False}
     assert dcr["require_pkce"] is True and dcr["client_self_management"] is True
+    # Agents and MCP (issue 12): resources by URL prefix and metadata documents are off.
+    assert dcr["resource_indicators"] == {"allowed_url_prefixes": []}
+    assert dcr["client_id_metadata_documents"]["enabled"] is False
     assert body["version"] == 1
 
 
@@ -89,7 +92,7 @@ async def test_partial_merge_changes_only_the_fields_given(api: Api) -> None:
     assert status == 200
     assert after["support_email"] == "help@acme.example"
     dcr = after["dynamic_client_registration"]
-    assert dcr["rate_limit"] == {"requests": 5, "window_seconds": 60}
+    assert dcr["rate_limit"] == {"requests": 5, "window_seconds": 60, "by_software_id": False}
     assert dcr["max_clients"] == 10
     assert (
         dcr["idle_client_ttl_days"] == before["dynamic_client_registration"]["idle_client_ttl_days"]

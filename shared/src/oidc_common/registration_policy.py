@@ -14,7 +14,16 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from .client_metadata import TOKEN_ENDPOINT_AUTH_METHODS, MetadataPolicy
-from .settings_schema import Obj, SettingsValidationError, Validator, boolean, integer
+from .resource_indicators import check_resource_prefix
+from .settings_schema import (
+    Obj,
+    SettingsValidationError,
+    Validator,
+    boolean,
+    integer,
+    string_list,
+)
+from .uris import UriError, parse_authority
 
 __all__ = ["POLICY_KEY", "POLICY_SCHEMA", "SETTINGS", "RegistrationPolicy", "Setting"]
 
@@ -45,6 +54,17 @@ def _auth_methods(path: str, value: Any) -> Any:
     if len(set(value)) != len(value):
         raise SettingsValidationError(path, "duplicate values")
     return list(value)
+
+
+def _host_name(value: str) -> str:
+    """A host name without port, lowercase (a Client ID Metadata Document host)."""
+    try:
+        host, _raw, port = parse_authority(value)
+    except UriError as exc:
+        raise ValueError(str(exc)) from exc
+    if port is not None:
+        raise ValueError("a host name without a port")
+    return host
 
 
 def _load_auth_methods(raw: Any) -> frozenset[str]:
@@ -118,6 +138,46 @@ class RegistrationPolicy:
         ("client_self_management",),
         boolean,
         "clients may read, update and delete their own registration (RFC 7592)",
+    )
+    rate_limit_by_software_id: bool = _setting(
+        False,
+        ("rate_limit", "by_software_id"),
+        boolean,
+        "the rate limit's bucket is per client IP and software_id (platforms that register "
+        "many clients from one egress IP)",
+    )
+    resource_url_prefixes: tuple[str, ...] = _setting(
+        (),
+        ("resource_indicators", "allowed_url_prefixes"),
+        string_list(check_resource_prefix, 50),
+        "URLs under these prefixes act as a resource (RFC 8707) without being registered as an "
+        "API (e.g. new MCP servers); empty: only registered APIs",
+        dump=list,
+    )
+    client_id_metadata_documents: bool = _setting(
+        False,
+        ("client_id_metadata_documents", "enabled"),
+        boolean,
+        "an https client_id names a Client ID Metadata Document the provider fetches",
+    )
+    client_id_metadata_hosts: tuple[str, ...] = _setting(
+        (),
+        ("client_id_metadata_documents", "allowed_hosts"),
+        string_list(_host_name, 100),
+        "hosts whose metadata documents are accepted; empty: any public host",
+        dump=list,
+    )
+    client_id_metadata_min_cache_seconds: int = _setting(
+        60,
+        ("client_id_metadata_documents", "cache_ttl", "min_seconds"),
+        integer(0, 86_400),
+        "a fetched document is kept at least this long, whatever its HTTP caching says",
+    )
+    client_id_metadata_max_cache_seconds: int = _setting(
+        3600,
+        ("client_id_metadata_documents", "cache_ttl", "max_seconds"),
+        integer(0, 604_800),
+        "... and at most this long",
     )
 
     @classmethod

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Obj", "SettingsValidationError", "Validator", "boolean", "integer", "merge"]
+__all__ = [
+    "Obj",
+    "SettingsValidationError",
+    "Validator",
+    "boolean",
+    "integer",
+    "merge",
+    "string_list",
+]
 
 
 class SettingsValidationError(ValueError):
@@ -70,5 +78,31 @@ def integer(minimum: int, maximum: int) -> Validator:
         if not minimum <= value <= maximum:
             raise SettingsValidationError(path, f"must be between {minimum} and {maximum}")
         return value
+
+    return check
+
+
+def string_list(item: Callable[[str], str], max_items: int) -> Validator:
+    """A validator of JSON arrays of at most `max_items` distinct strings, each checked by
+    `item` (which returns the value to store or raises ValueError saying why)."""
+
+    def check(path: str, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise SettingsValidationError(path, "expected an array of strings")
+        if len(value) > max_items:
+            raise SettingsValidationError(path, f"at most {max_items} values")
+        stored: list[str] = []
+        for index, entry in enumerate(value):
+            where = f"{path}[{index}]"
+            if not isinstance(entry, str):
+                raise SettingsValidationError(where, "expected a string")
+            try:
+                checked = item(entry)
+            except ValueError as exc:
+                raise SettingsValidationError(where, str(exc)) from exc
+            if checked in stored:
+                raise SettingsValidationError(where, "duplicate value")
+            stored.append(checked)
+        return stored
 
     return check
