@@ -17,6 +17,7 @@ from oidc_common.tenancy import TENANT
 from .authorization import pkce
 from .client_auth import AuthenticatedClient
 from .resources import CODES, REFRESH_TOKENS, REVOKED_GRANTS, USERS
+from .targets import check_same_target
 from .token_request import TokenRequest
 from .user_tokens import UserGrant, issue_tokens, new_grant_id
 
@@ -57,6 +58,7 @@ async def authorization_code(
         raise _invalid_grant("redirect_uri does not match the authorization request")
     if not pkce.verify(params.get("code_verifier"), grant.code_challenge):
         raise _invalid_grant("PKCE verification failed (code_verifier)")
+    check_same_target(params.get("resource"), grant.audience)
     user = await request.app[USERS].get(tenant_id, grant.user_id)
     if user is None:
         raise _invalid_grant("The user no longer exists")

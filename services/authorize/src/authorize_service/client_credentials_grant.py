@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from oidc_common.errors import OAuthError
+from oidc_common.resource_indicators import parse_resource
 from oidc_common.service import DB, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
@@ -29,13 +30,26 @@ async def client_credentials(
         raise OAuthError(
             "unauthorized_client", "A public client cannot use the client_credentials grant"
         )
-    # Auth0: the API is named by `audience`, which is required for this grant.
-    audience = params.require("audience")
+    # Auth0 names the API with `audience` (required for this grant); RFC 8707 with `resource`.
+    audience, resource = params.get("audience"), params.get("resource")
+    if resource is not None:
+        parse_resource(resource)
+        if audience is not None and audience != resource:
+            raise OAuthError("invalid_request", "audience and resource name different APIs")
+        audience = resource
+    if audience is None:
+        raise OAuthError("invalid_request", "Missing required parameter: audience (or resource)")
     origin = request[ORIGIN]
     tenant_id = request[TENANT].id
-    granted = await granted_scopes(
-        request.app[DB], tenant_id, client.client_id, audience, origin.management_audience
-    )
+    try:
+        granted = await granted_scopes(
+            request.app[DB], tenant_id, client.client_id, audience, origin.management_audience
+        )
+    except OAuthError as exc:
+        if resource is None:
+            raise
+        # RFC 8707 §2: a resource the client may not use.
+        raise OAuthError("invalid_target", exc.description) from exc
     scopes = narrow_scope(granted, params.get("scope"))
     ttl = request.app[SETTINGS].access_token_ttl
     key = await request.app[KEYSTORE].signing_key(tenant_id)

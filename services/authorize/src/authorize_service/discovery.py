@@ -1,4 +1,5 @@
-"""`GET /.well-known/openid-configuration`: OpenID Provider metadata.
+"""`GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`:
+the provider's metadata.
 
 OpenID Connect Discovery 1.0 §3 and RFC 8414 §2, every URL built on the tenant's external
 origin. `registration_endpoint` is advertised only while the tenant has open dynamic client
@@ -102,4 +103,10 @@ async def openid_configuration(request: web.Request) -> web.Response:
 
 
 def discovery_routes() -> list[web.RouteDef]:
-    return [web.get("/.well-known/openid-configuration", openid_configuration)]
+    """OIDC Discovery §4 and RFC 8414 §3: one document at both well-known URLs (the issuer's
+    path is `/`, so RFC 8414 §3.1 puts its document at the root's well-known URL). MCP clients
+    ask for the RFC 8414 one first."""
+    return [
+        web.get("/.well-known/openid-configuration", openid_configuration),
+        web.get("/.well-known/oauth-authorization-server", openid_configuration),
+    ]

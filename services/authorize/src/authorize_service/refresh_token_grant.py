@@ -16,8 +16,10 @@ from oidc_common.tenancy import TENANT
 from .authorization_code_grant import revoke_grant
 from .client_auth import AuthenticatedClient
 from .oidc_scopes import OPENID
+from .refresh_tokens import RefreshGrant
 from .resources import REFRESH_TOKENS, USERS
 from .scopes import narrow_scope
+from .targets import check_same_target
 from .token_request import TokenRequest
 from .user_tokens import UserGrant, issue_tokens
 
@@ -29,7 +31,15 @@ async def refresh_token(
 ) -> dict[str, Any]:
     token = params.require("refresh_token")
     tenant_id = request[TENANT].id
-    rotation = await request.app[REFRESH_TOKENS].use(token, tenant_id, client.client_id)
+    requested_scope, requested_resource = params.get("scope"), params.get("resource")
+
+    def within_grant(family: RefreshGrant) -> None:
+        check_same_target(requested_resource, family.audience)
+        narrow_scope(family.scopes, requested_scope)
+
+    rotation = await request.app[REFRESH_TOKENS].use(
+        token, tenant_id, client.client_id, within_grant
+    )
     if rotation.reused_family is not None:
         await revoke_grant(request, rotation.reused_family)
         raise OAuthError(
@@ -38,7 +48,7 @@ async def refresh_token(
     family = rotation.grant
     if family is None:
         raise OAuthError("invalid_grant", "Invalid, expired or revoked refresh token")
-    scopes = narrow_scope(family.scopes, params.get("scope"))
+    scopes = narrow_scope(family.scopes, requested_scope)
     user = await request.app[USERS].get(tenant_id, family.user_id)
     if user is None:
         await revoke_grant(request, family.family_id)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oidc_common.mongo import Collections, Document
@@ -70,34 +70,48 @@ class RefreshTokens:
         )
         return token, expires_at
 
-    async def use(self, token: str, tenant_id: str, client_id: str) -> Rotation:
-        """Mark `token` used, once; a second use revokes its family (`reused_family`)."""
+    async def use(
+        self,
+        token: str,
+        tenant_id: str,
+        client_id: str,
+        check: Callable[[RefreshGrant], None] = lambda grant: None,
+    ) -> Rotation:
+        """Mark `token` used, once; a second use revokes its family (`reused_family`).
+
+        `check` sees the grant before the token is spent and may raise (a request that names
+        a wider scope or another resource is refused without costing the client its token).
+        """
         if len(token) > _MAX_TOKEN or not token.isascii():
             return Rotation(None)
-        now = dt.datetime.now(dt.UTC)
         key = {"_id": _hash(token), "tenant_id": tenant_id, "client_id": client_id}
-        doc = await self._tokens.find_one_and_update(
-            {**key, "used_at": None, "revoked_at": None, "expires_at": {"$gt": now}},
-            {"$set": {"used_at": now}},
-            return_document=ReturnDocument.AFTER,
+        doc = await self._tokens.find_one(key)
+        if doc is None:
+            return Rotation(None)
+        family_id = str(doc["family_id"])
+        if doc.get("used_at") is not None:
+            await self.revoke_family(family_id)
+            return Rotation(None, family_id)
+        if doc.get("revoked_at") is not None or doc["expires_at"] <= dt.datetime.now(dt.UTC):
+            return Rotation(None)
+        grant = RefreshGrant(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            user_id=str(doc["user_id"]),
+            family_id=family_id,
+            scopes=[str(scope) for scope in doc.get("scopes") or ()],
+            audience=doc.get("audience"),
+            auth_time=int(doc["auth_time"]),
         )
-        if doc is not None:
-            return Rotation(
-                RefreshGrant(
-                    tenant_id=tenant_id,
-                    client_id=client_id,
-                    user_id=str(doc["user_id"]),
-                    family_id=str(doc["family_id"]),
-                    scopes=[str(scope) for scope in doc.get("scopes") or ()],
-                    audience=doc.get("audience"),
-                    auth_time=int(doc["auth_time"]),
-                ),
-            )
-        stale = await self._tokens.find_one(key, {"used_at": 1, "family_id": 1})
-        if stale is not None and stale.get("used_at") is not None:
-            await self.revoke_family(str(stale["family_id"]))
-            return Rotation(None, str(stale["family_id"]))
-        return Rotation(None)
+        check(grant)
+        spent = await self._tokens.update_one(
+            {**key, "used_at": None, "revoked_at": None},
+            {"$set": {"used_at": dt.datetime.now(dt.UTC)}},
+        )
+        if spent.modified_count == 0:  # another request used it in between: a replay
+            await self.revoke_family(family_id)
+            return Rotation(None, family_id)
+        return Rotation(grant)
 
     async def revoke_family(self, family_id: str) -> None:
         await self._tokens.update_many(

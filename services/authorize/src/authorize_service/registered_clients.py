@@ -39,6 +39,13 @@ class RegisteredClient:
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == PUBLIC_METHOD
 
+    @property
+    def software(self) -> str | None:
+        """`software_id` and `software_version` (RFC 7591 §2) as one line, when registered."""
+        parts = [self.metadata.get(name) for name in ("software_id", "software_version")]
+        text = " ".join(part for part in parts if isinstance(part, str))
+        return text or None
+
     def uri(self, name: str) -> str | None:
         """A registered branding URI (`logo_uri`, `policy_uri`, `tos_uri`, `client_uri`)."""
         value = self.metadata.get(name)

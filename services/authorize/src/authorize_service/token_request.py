@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from oidc_common.errors import OAuthError
+from oidc_common.resource_indicators import single_resource
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -50,6 +51,10 @@ def _single_valued(pairs: Iterable[tuple[str, object]]) -> dict[str, object]:
     # RFC 6749 §3.1 / §3.2: request parameters MUST NOT be included more than once.
     params: dict[str, object] = {}
     for name, value in pairs:
+        if name == "resource" and name in params:
+            # RFC 8707 §2 lets `resource` repeat; this server serves one audience per token.
+            single_resource([str(params[name]), str(value)])
+            continue
         if name in params:
             raise OAuthError(
                 "invalid_request", f"Parameter {_name(name)} is included more than once"

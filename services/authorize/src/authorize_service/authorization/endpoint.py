@@ -11,7 +11,7 @@ Returned to the client through its response mode, with `state` and `iss`:
 7. openid scope and nonce whenever an ID token is returned        request.check_openid
 8. prompt, max_age                                                request.check_prompt/_max_age
 9. PKCE S256 (public clients; all while require_pkce is on)       pkce.py
-10. audience names an API of the tenant                           request.check_audience
+10. audience / resource (RFC 8707) names an API of the tenant      targets.py
 11. scopes narrowed to what can be granted                        request.grantable_scopes
 Then sign-in, consent and the response                            flow.py
 """
@@ -30,9 +30,9 @@ from oidc_common.tenancy import TENANT
 
 from ..interaction.pages import error_page
 from ..registered_clients import RegisteredClient, find_live_client
-from ..resource_servers import find_resource_server
 from ..resources import TENANT_SETTINGS
 from ..scopes import parse_scope
+from ..targets import requested_api
 from . import request as checks
 from .flow import advance
 from .parameters import Parameters, UnreadableRequest, read_parameters
@@ -42,15 +42,15 @@ from .response_modes import error_response
 log = logging.getLogger(__name__)
 
 
-async def require_pkce(request: web.Request) -> bool:
-    """The tenant's `RegistrationPolicy.require_pkce` (on by default; on when the settings
-    cannot be read: fail closed)."""
+async def tenant_policy(request: web.Request) -> RegistrationPolicy:
+    """The tenant's policy; its defaults when the settings cannot be read (fail closed: PKCE
+    required, no prefix resources, no metadata documents)."""
     try:
         snapshot = await request.app[TENANT_SETTINGS].read(request[TENANT].id)
     except SettingsUnavailable as exc:
-        log.warning("tenant settings unavailable; PKCE required", extra={"error": str(exc)})
-        return True
-    return RegistrationPolicy.from_settings(snapshot.settings if snapshot else {}).require_pkce
+        log.warning("tenant settings unavailable; default policy", extra={"error": str(exc)})
+        return RegistrationPolicy()
+    return RegistrationPolicy.from_settings(snapshot.settings if snapshot else {})
 
 
 async def checked_request(
@@ -64,21 +64,22 @@ async def checked_request(
     nonce = checks.check_openid(params, words, requested)
     prompt = checks.check_prompt(params)
     max_age = checks.check_max_age(params)
-    challenge = checks.check_pkce(params, words, client, require_pkce=await require_pkce(request))
-    audience = params.get("audience")
-    api = (
-        await find_resource_server(request.app[DB], client.tenant_id, audience)
-        if audience is not None
-        else None
+    policy = await tenant_policy(request)
+    challenge = checks.check_pkce(params, words, client, require_pkce=policy.require_pkce)
+    api = await requested_api(
+        request.app[DB],
+        client.tenant_id,
+        policy,
+        params.get("audience"),
+        params.get_all("resource"),
     )
-    checks.check_audience(audience, api)
     return AuthorizationRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
         response_type=checks.canonical(words),
         response_mode=response_mode,
         scopes=checks.grantable_scopes(requested, client, words, api),
-        audience=audience,
+        audience=api.identifier if api is not None else None,
         state=params.get("state"),
         nonce=nonce,
         prompt=prompt,

@@ -21,15 +21,24 @@ class UnreadableRequest(Exception):
     """The request's parameters cannot be read at all (not form data, too many, too long)."""
 
 
+# RFC 8707 §2: the one parameter a request may repeat.
+REPEATABLE = frozenset({"resource"})
+
+
 @dataclass(frozen=True)
 class Parameters:
-    """One value per parameter; an empty value counts as absent (RFC 6749 §3.1)."""
+    """One value per parameter (the last one), every value of a repeatable one; an empty
+    value counts as absent (RFC 6749 §3.1)."""
 
     values: dict[str, str]
     repeated: frozenset[str] = field(default_factory=frozenset)
+    all_values: dict[str, list[str]] = field(default_factory=dict)
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
+
+    def get_all(self, name: str) -> list[str]:
+        return self.all_values.get(name, [])
 
 
 async def read_parameters(request: web.Request) -> Parameters:
@@ -47,6 +56,7 @@ async def read_parameters(request: web.Request) -> Parameters:
     if len(source) > MAX_PARAMETERS:
         raise UnreadableRequest("Too many parameters")
     values: dict[str, str] = {}
+    all_values: dict[str, list[str]] = {}
     repeated: set[str] = set()
     for name, value in source.items():  # repeated names come once per value
         if not isinstance(value, str):
@@ -55,7 +65,8 @@ async def read_parameters(request: web.Request) -> Parameters:
             raise UnreadableRequest(f"Parameter {name} is too long")
         if not value:
             continue
-        if name in values:
+        if name in values and name not in REPEATABLE:
             repeated.add(name)
         values[name] = value
-    return Parameters(values, frozenset(repeated))
+        all_values.setdefault(name, []).append(value)
+    return Parameters(values, frozenset(repeated), all_values)

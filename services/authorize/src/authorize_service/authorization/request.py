@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from oidc_common.errors import OAuthError
-from oidc_common.management_api import MANAGEMENT_API
 from oidc_common.redirect_uris import redirect_uri_matches
 
 from ..oidc_scopes import OFFLINE_ACCESS, OIDC_SCOPES, OPENID
@@ -281,12 +280,6 @@ def check_pkce(
     )
 
 
-def check_audience(audience: str | None, api: ResourceServer | None) -> None:
-    if audience is not None and (api is None or audience == MANAGEMENT_API):
-        # Auth0's answer for an audience that names no API of the tenant.
-        raise OAuthError("access_denied", f"Service not found: {_shown(audience)}")
-
-
 def grantable_scopes(
     requested: list[str],
     client: RegisteredClient,
@@ -294,12 +287,14 @@ def grantable_scopes(
     api: ResourceServer | None,
 ) -> tuple[str, ...]:
     """The requested scopes this request can be granted, in request order (RFC 6749 §3.3 lets
-    the server narrow them): OIDC scopes, and the API's own scopes when `audience` names one;
+    the server narrow them): OIDC scopes, and the API's own scopes when one is targeted;
     others are dropped. `offline_access` needs the code flow, a client registered for
     `refresh_token`, and (with an API) an API that allows offline access."""
     allowed = set(OIDC_SCOPES)
     if api is not None:
-        allowed |= set(api.scopes)
+        # An allowed-prefix resource registers no scopes: what it needs is between the client,
+        # the user (who sees them on the consent page) and the resource itself.
+        allowed |= set(requested) if api.by_prefix else set(api.scopes)
         if not api.allow_offline_access:
             allowed.discard(OFFLINE_ACCESS)
     if CODE not in words or "refresh_token" not in client.grant_types:

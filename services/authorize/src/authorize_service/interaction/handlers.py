@@ -154,7 +154,8 @@ async def _scope_lines(
     )
     described = dict(DESCRIPTIONS) | (api.scopes if api is not None else {})
     lines = [{"value": scope, "description": described.get(scope, "")} for scope in areq.scopes]
-    return lines, (api.name or api.identifier) if api is not None else None
+    # An allowed-prefix resource (RFC 8707) has no registered name: its URL is what it is.
+    return lines, (api.name or api.identifier) if api is not None else areq.audience
 
 
 async def show_consent(request: web.Request) -> web.Response:
@@ -180,6 +181,7 @@ async def show_consent(request: web.Request) -> web.Response:
         "api_name": api_name,
         "scopes": scopes,
         "redirect_host": redirect.hostname or f"{redirect.scheme}:",
+        "software": client.software,
     }
     return await render(request, "consent.html", context, form_target=areq.redirect_uri)
 

@@ -47,7 +47,8 @@ class ResourceServer:
 
     `scopes` maps each scope the API defines to its description ("" when it has none), in
     definition order. `token_lifetime` None means the service's `ACCESS_TOKEN_TTL`.
-    `is_system` marks the tenant's Management API."""
+    `is_system` marks the tenant's Management API; `by_prefix` an unregistered URL the tenant's
+    policy lets act as a resource (RFC 8707), whose scopes are whatever the client asks."""
 
     id: str
     identifier: str
@@ -59,6 +60,7 @@ class ResourceServer:
     skip_consent_for_verifiable_first_party_clients: bool = False
     is_system: bool = False
     created_at: dt.datetime | None = field(default=None, compare=False)
+    by_prefix: bool = False
 
 
 def _scopes(raw: object) -> dict[str, str]:
