@@ -45,6 +45,22 @@ async def test_rate_limit_per_ip_then_recovery(dcr: Dcr) -> None:
     assert (await dcr.register(BODY, headers=ip_a))[0] == 201
 
 
+async def test_rate_limit_keyed_by_software_id_when_the_tenant_says_so(dcr: Dcr) -> None:
+    """Issue 12: platforms register many agents from one egress address."""
+    limit = {"requests": 2, "window_seconds": 60}
+    await dcr.patch_settings({"dynamic_client_registration": {"rate_limit": limit}})
+    egress = {"X-Forwarded-For": "198.51.100.20"}
+    agent_a, agent_b = {**BODY, "software_id": "agent-a"}, {**BODY, "software_id": "agent-b"}
+    assert [(await dcr.register(agent_a, headers=egress))[0] for _ in range(3)] == [201, 201, 429]
+    assert (await dcr.register(agent_b, headers=egress))[0] == 429  # off: one bucket per address
+    await dcr.patch_settings(
+        {"dynamic_client_registration": {"rate_limit": {"by_software_id": True}}}
+    )
+    other = {"X-Forwarded-For": "198.51.100.21"}
+    assert [(await dcr.register(agent_a, headers=other))[0] for _ in range(3)] == [201, 201, 429]
+    assert [(await dcr.register(agent_b, headers=other))[0] for _ in range(2)] == [201, 201]
+
+
 async def test_refused_and_replayed_attempts_spend_tokens_too(dcr: Dcr) -> None:
     await dcr.patch_settings(
         {"dynamic_client_registration": {"rate_limit": {"requests": 4, "window_seconds": 60}}}

@@ -12,6 +12,7 @@ wrong.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 from typing import Any
@@ -52,8 +53,17 @@ class CapSlot:
         self.held = held
 
 
-def _rate_scope(request: web.Request) -> tuple[str, str]:
-    return f"register:{request[TENANT].id}", client_key(request[ORIGIN].client_ip)
+def _rate_scope(
+    request: web.Request, policy: RegistrationPolicy, software_id: str | None = None
+) -> tuple[str, str]:
+    """The rate limit's bucket: per tenant and client address, and per `software_id` too when
+    the tenant says so (platforms registering many clients from one egress address). The
+    software_id is self-asserted, so that mode trades the per-address limit for the cap on
+    live clients (`max_clients`), which still bounds what one address can create."""
+    bucket = client_key(request[ORIGIN].client_ip)
+    if policy.rate_limit_by_software_id and software_id:
+        bucket += "|software:" + hashlib.sha256(software_id.encode()).hexdigest()[:24]
+    return f"register:{request[TENANT].id}", bucket
 
 
 def _check_allowed(decision: RateDecision) -> None:
@@ -67,8 +77,9 @@ def _check_allowed(decision: RateDecision) -> None:
 
 
 async def spend_token(request: web.Request, policy: RegistrationPolicy) -> None:
-    """The rate limit for an attempt that stores no client."""
-    scope, client = _rate_scope(request)
+    """The rate limit for an attempt that stores no client (its software_id unknown or
+    untrusted: the address's own bucket)."""
+    scope, client = _rate_scope(request, policy)
     try:
         decision = await request.app[ADMITTER].take_token(
             scope,
@@ -81,10 +92,12 @@ async def spend_token(request: web.Request, policy: RegistrationPolicy) -> None:
     _check_allowed(decision)
 
 
-async def admit(request: web.Request, policy: RegistrationPolicy) -> CapSlot:
+async def admit(
+    request: web.Request, policy: RegistrationPolicy, software_id: str | None = None
+) -> CapSlot:
     """The rate limit for a registration about to store a client, and a place under the
     cap with it when one is free."""
-    scope, client = _rate_scope(request)
+    scope, client = _rate_scope(request, policy, software_id)
     try:
         admission = await request.app[ADMITTER].admit(
             scope,
@@ -181,7 +194,7 @@ async def store_client(
     request: web.Request, policy: RegistrationPolicy, metadata: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
     """Admit the registration (rate limit, cap place), store the client, answer it."""
-    slot = await admit(request, policy)
+    slot = await admit(request, policy, metadata.get("software_id"))
     try:
         await reserve_slot(request, policy, slot)
         return await create_client(request, metadata, slot)
