@@ -38,6 +38,11 @@ def _parse_int(name: str, raw: str, minimum: int, maximum: int) -> int:
     return value
 
 
+def _parse_host_names(raw: str) -> tuple[str, ...]:
+    # Host names as a URI carries them (lowercase, no port); compared exactly.
+    return tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
+
+
 def parse_key_encryption_key(raw: str) -> bytes:
     """Decode the base64/base64url key-encryption key; it must be exactly 32 bytes."""
     padded = raw.strip() + "=" * (-len(raw.strip()) % 4)
@@ -84,6 +89,11 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536  # KiB
     argon2_parallelism: int = 1
+    # Client ID Metadata Documents (authorize): an extra CA bundle trusted next to the system's
+    # store, and hosts exempt from the public-address guard (tests, on-premise). Both relax
+    # nothing by default.
+    cimd_ca_file: str | None = None
+    cimd_private_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, service_name: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +134,8 @@ class Settings:
             argon2_parallelism=_parse_int(
                 "ARGON2_PARALLELISM", env.get("ARGON2_PARALLELISM", "1"), 1, 64
             ),
+            cimd_ca_file=env.get("CIMD_CA_FILE") or None,
+            cimd_private_hosts=_parse_host_names(env.get("CIMD_PRIVATE_HOSTS", "")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -146,6 +158,8 @@ class Settings:
             "ARGON2_TIME_COST": str(self.argon2_time_cost),
             "ARGON2_MEMORY_COST": str(self.argon2_memory_cost),
             "ARGON2_PARALLELISM": str(self.argon2_parallelism),
+            "CIMD_CA_FILE": self.cimd_ca_file or "",
+            "CIMD_PRIVATE_HOSTS": ",".join(self.cimd_private_hosts),
         }
         if self.key_encryption_key is not None:
             env["KEY_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(self.key_encryption_key).decode()

@@ -34,6 +34,9 @@ class RegisteredClient:
     dynamic: bool
     scope: frozenset[str] | None  # the registered `scope` member, if any (RFC 7591 §2)
     metadata: dict[str, Any]
+    # The host publishing this client's Client ID Metadata Document; None for a client of
+    # the database. Such a client has no record here: nothing records its use.
+    document_host: str | None = None
 
     @property
     def is_public(self) -> bool:

@@ -14,6 +14,7 @@ from oidc_common.service import DB, REDIS, SETTINGS
 from oidc_common.settings_cache import SettingsCache
 
 from .authorization_codes import AuthorizationCodes
+from .client_id_metadata.registry import ClientIdMetadata
 from .interaction.sessions import Sessions
 from .interaction.store import Interactions
 from .interaction.throttle import LoginThrottle
@@ -38,6 +39,9 @@ REVOKED_GRANTS = web.AppKey("revoked_grants", RevokedGrants)
 PASSWORDS = web.AppKey("passwords", Passwords)
 USERS = web.AppKey("users", Users)
 
+# Client ID Metadata Documents: the guarded fetcher and the cache of fetched documents.
+CLIENT_ID_METADATA = web.AppKey("client_id_metadata", ClientIdMetadata)
+
 
 async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
@@ -54,4 +58,5 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     app[REVOKED_GRANTS] = RevokedGrants(redis, prefix, revocation_ttl)
     app[PASSWORDS] = Passwords.from_settings(settings)
     app[USERS] = Users(app[DB])
+    app[CLIENT_ID_METADATA] = ClientIdMetadata.from_settings(settings, redis)
     yield
