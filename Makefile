@@ -8,7 +8,7 @@ PY := .venv/bin/python
 BACKING := deploy/local/backing.sh
 BACKING_ENV = eval "$$($(BACKING) env)"
 
-.PHONY: help install backing browser lint test run stop bench bench-propagation clean
+.PHONY: help install backing browser mcp-client lint test run stop bench bench-propagation clean
 
 help:
 	@echo "make run      start backing services, the three services and the gateway on :8080"
@@ -40,6 +40,11 @@ browser:
 		|| { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; } \
 		|| { echo "[make] ERROR: could not install chromium (apt-get)" >&2; exit 1; }; }
 
+# The MCP TypeScript SDK test's Node client: `npm ci` from tests/e2e/mcp/package-lock.json, once
+# per lock file (an error without node/npm).
+mcp-client:
+	@tests/e2e/mcp/install.sh
+
 lint: install
 	@echo "[make] ruff"
 	@.venv/bin/ruff check .
@@ -47,7 +52,7 @@ lint: install
 	@echo "[make] mypy"
 	@.venv/bin/mypy
 
-test: install backing browser lint
+test: install backing browser mcp-client lint
 	@echo "[make] pytest"
 	@$(BACKING_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
 
