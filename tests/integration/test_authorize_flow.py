@@ -3,6 +3,7 @@ real HTTP against an in-process authorize service (MongoDB and Redis real)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from collections.abc import AsyncIterator
@@ -228,7 +229,9 @@ async def test_form_post_and_token_alone(env: AuthorizeEnv, browser: Browser) ->
     assert {"id_token", "access_token", "state", "iss"} <= set(landing.params)
     assert landing.response is not None
     csp = landing.response.headers["Content-Security-Policy"]
-    assert "script-src 'nonce-" in csp and "form-action 'self' https://app.example.com" in csp
+    # No form-action on pages that lead to the client: browsers apply it to the redirects
+    # after the form too (a native [::1] callback, a callback redirecting elsewhere).
+    assert "script-src 'nonce-" in csp and "form-action" not in csp
     # token alone, remembered consent: straight back, no page.
     landing = await browser.authorize(
         client_id=client["client_id"],
@@ -581,10 +584,11 @@ async def test_pages_escape_client_metadata_and_send_security_headers(
 
 async def test_login_mints_a_new_session_id(env: AuthorizeEnv, browser: Browser) -> None:
     client = await add_client(env)
-    env.http.session.cookie_jar.update_cookies({"oidc_session": "attacker-chosen"})
+    planted = "attacker-chosen-session-id-0123456789"
+    env.http.session.cookie_jar.update_cookies({"oidc_session": planted})
     await code_flow(env, browser, client)
     cookies = {cookie.key: cookie.value for cookie in env.http.session.cookie_jar}
-    assert cookies["oidc_session"] != "attacker-chosen"
+    assert cookies["oidc_session"] != planted
 
 
 async def test_discovery_tells_the_truth(env: AuthorizeEnv) -> None:
@@ -650,3 +654,123 @@ async def test_api_token_lifetime_and_user_deletion_revoke(
     )
     assert status == 400 and refreshed["error"] == "invalid_grant"
     assert (await userinfo(env, body["access_token"]))[0] == 401
+
+
+async def test_parallel_wrong_passwords_are_throttled_together(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    """All attempts are counted before any password is checked: parallel requests cannot
+    test more passwords than the limit allows."""
+    client = await add_client(env)
+    _, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    attempts = await asyncio.gather(
+        *(browser.login(landing, EMAIL, f"wrong-password-{n}") for n in range(12))
+    )
+    statuses = sorted(attempt.status for attempt in attempts)
+    assert statuses.count(401) == 5 and statuses.count(429) == 7, statuses
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type"),
+    [
+        (
+            "/authorize",
+            b"client_id=x",
+            "application/x-www-form-urlencoded; charset=no-such-charset",
+        ),
+        ("/authorize", b"client_id=\xff\xfe", "application/x-www-form-urlencoded"),
+        ("/u/login", b"state=\xff&csrf_token=\xfe", "application/x-www-form-urlencoded"),
+        ("/u/consent", b"state=x", "application/x-www-form-urlencoded; charset=no-such-charset"),
+    ],
+)
+async def test_hostile_forms_get_a_page_not_a_500(
+    env: AuthorizeEnv, path: str, body: bytes, content_type: str
+) -> None:
+    response = await env.http.post(
+        path, data=body, headers={"Host": DOMAIN, "Content-Type": content_type}
+    )
+    assert response.status in (400, 403), await response.text()
+    assert response.content_type == "text/html"
+
+
+async def test_a_hostile_session_cookie_is_ignored(env: AuthorizeEnv, browser: Browser) -> None:
+    client = await add_client(env)
+    _, challenge = pkce_pair()
+    response = await env.http.get(
+        "/authorize",
+        params={
+            "client_id": client["client_id"],
+            "redirect_uri": CALLBACK,
+            "response_type": "code",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+        headers={"Host": DOMAIN, "Cookie": "oidc_session=\udcff\udcfe; ia_x=\u00e9"},
+        allow_redirects=False,
+    )
+    assert response.status == 302 and response.headers["Location"].startswith("/u/login?state=")
+
+
+async def test_dynamic_clients_authenticate_the_way_they_registered(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env)  # client_secret_basic
+    code, verifier = await code_flow(env, browser, client)
+    status, body = await token(
+        env,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": CALLBACK,
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+        },
+    )
+    assert status == 401 and body["error"] == "invalid_client", body
+
+
+async def test_refresh_narrowing_keeps_the_family_scopes(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env)
+    auth = (client["client_id"], client["client_secret"])
+    code, verifier = await code_flow(env, browser, client, scope="openid email offline_access")
+    status, body = await token(
+        env,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": CALLBACK,
+        },
+        auth,
+    )
+    status, narrowed = await token(
+        env,
+        {"grant_type": "refresh_token", "scope": "openid", "refresh_token": body["refresh_token"]},
+        auth,
+    )
+    assert status == 200 and narrowed["scope"] == "openid" and narrowed["refresh_token"], narrowed
+    status, wide = await token(
+        env, {"grant_type": "refresh_token", "refresh_token": narrowed["refresh_token"]}, auth
+    )
+    assert status == 200 and wide["scope"] == "openid email offline_access", wide
+
+
+async def test_a_long_state_still_comes_back_with_an_error(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    client = await add_client(env)
+    state = "s" * 3000
+    landing = await browser.authorize(
+        client_id=client["client_id"], redirect_uri=CALLBACK, response_type="token", state=state
+    )
+    assert landing.params["error"] == "unauthorized_client" and landing.params["state"] == state

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from oidc_common.address_buckets import client_key
 from oidc_common.credentials import hash_secret, verify_secret
 from oidc_common.tenancy import split_host
-from registration_service.abuse.rate_limit import client_key
 
 
 def test_ipv6_clients_share_a_bucket_per_64() -> None:

@@ -44,9 +44,7 @@ def single_resource(values: Iterable[str]) -> str | None:
     issues tokens for a single audience, so two different values are `invalid_target`."""
     distinct = list(dict.fromkeys(values))
     if len(distinct) > 1:
-        raise OAuthError(
-            "invalid_target", "Only one resource per request is supported (RFC 8707 §2)"
-        )
+        raise OAuthError("invalid_target", "Only one resource per request is supported")
     return distinct[0] if distinct else None
 
 

@@ -56,6 +56,8 @@ async def authorization_code(
     # RFC 6749 §4.1.3: required, and identical, since the authorization request had one.
     if params.get("redirect_uri") != grant.redirect_uri:
         raise _invalid_grant("redirect_uri does not match the authorization request")
+    if client.is_public and grant.code_challenge is None:
+        raise _invalid_grant("A public client's code must be bound to a PKCE challenge")
     if not pkce.verify(params.get("code_verifier"), grant.code_challenge):
         raise _invalid_grant("PKCE verification failed (code_verifier)")
     check_same_target(params.get("resource"), grant.audience)

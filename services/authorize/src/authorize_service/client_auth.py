@@ -5,6 +5,8 @@ header (`client_secret_basic`) or in the body (`client_secret_post`); a public c
 (`token_endpoint_auth_method` `none`) only names itself with `client_id`. Clients are looked
 up within the request's tenant only, so a client of one tenant does not exist for another.
 `mark_used` records a successful use, or refuses a client reaped since it was read.
+A `client_id` that is not in the database but is an https URL may name a Client ID Metadata
+Document (where the tenant allows them): such a client is public and is never marked used.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -24,6 +27,8 @@ from oidc_common.mongo import Collections, Document
 from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
+from .client_id_metadata.errors import MetadataDocumentError
+from .client_id_metadata.resolver import metadata_document_client
 from .registered_clients import record_client_use
 from .token_request import TokenRequest
 
@@ -60,6 +65,11 @@ class AuthenticatedClient:
     @property
     def is_public(self) -> bool:
         return self.document.get("token_endpoint_auth_method") == NONE_METHOD
+
+    @property
+    def from_metadata_document(self) -> bool:
+        """Named by its Client ID Metadata Document: no database record to mark used."""
+        return self.document.get("document_host") is not None
 
     @property
     def grant_types(self) -> frozenset[str]:
@@ -131,12 +141,21 @@ def presented_credentials(
 
 
 async def authenticate_client(
-    db: AsyncDatabase[Document], tenant_id: str, presented: PresentedCredentials, realm: str
+    db: AsyncDatabase[Document],
+    tenant_id: str,
+    presented: PresentedCredentials,
+    realm: str,
+    by_document: Callable[[], Awaitable[AuthenticatedClient | None]] | None = None,
 ) -> AuthenticatedClient:
+    """`by_document`: asked for a client the database does not know (metadata documents)."""
     challenge_realm = realm if presented.used_basic else None
     document = await db[Collections.CLIENTS].find_one(
         {"_id": presented.client_id, "tenant_id": tenant_id}
     )
+    if document is None and by_document is not None:
+        client = await by_document()
+        if client is not None:
+            return client
     if document is None:
         verify_secret(presented.client_secret or "", _UNKNOWN_CLIENT_HASH)
         raise invalid_client("Client authentication failed", realm=challenge_realm)
@@ -152,11 +171,18 @@ async def authenticate_client(
                 realm=challenge_realm,
             )
         return client
-    # A confidential client may use either secret method, whichever it registered.
     if presented.client_secret is None or not verify_secret(
         presented.client_secret, document.get("client_secret_hash")
     ):
         raise invalid_client("Client authentication failed", realm=challenge_realm)
+    registered = document.get("token_endpoint_auth_method")
+    if document.get("dynamic") is True and presented.method != registered:
+        # A dynamically registered client authenticates the way it registered (RFC 7591 §2);
+        # tenants' own first-party clients may use either secret method, as in Auth0.
+        raise invalid_client(
+            f"This client registered token_endpoint_auth_method {registered}",
+            realm=challenge_realm,
+        )
     return client
 
 
@@ -169,13 +195,50 @@ async def mark_used(request: web.Request, client: AuthenticatedClient) -> None:
     no token reaches a client reaped meanwhile. (FerretDB does not apply conditional updates
     atomically: a narrow window remains there.)
     """
+    if client.from_metadata_document:
+        return  # no record, no reaper: its document is its registration
     if not await record_client_use(request.app[DB], request[TENANT].id, client.client_id):
         realm = request[ORIGIN].issuer if client.method == BASIC_METHOD else None
         raise invalid_client(REAPED, realm=realm)
+
+
+async def document_client(
+    request: web.Request, presented: PresentedCredentials, realm: str
+) -> AuthenticatedClient | None:
+    """The public client named by a Client ID Metadata Document (the cached document, else a
+    fetch; draft-ietf-oauth-client-id-metadata-document-02): `none` only, no secret. None when
+    `client_id` names none (not an https URL, or the tenant does not allow them). Raises
+    OAuthError `invalid_client` with the reason when the document cannot be used."""
+    challenge_realm = realm if presented.used_basic else None
+    try:
+        client = await metadata_document_client(request, presented.client_id)
+    except MetadataDocumentError as exc:
+        raise invalid_client(exc.detail, realm=challenge_realm) from None
+    if client is None:
+        return None
+    if presented.client_secret is not None:
+        raise invalid_client(
+            "A public client (token_endpoint_auth_method none) must not present a secret",
+            realm=challenge_realm,
+        )
+    document = {
+        "_id": client.client_id,
+        "tenant_id": client.tenant_id,
+        "token_endpoint_auth_method": NONE_METHOD,
+        "grant_types": sorted(client.grant_types),
+        "document_host": client.document_host,
+    }
+    return AuthenticatedClient(client.client_id, presented.method, document)
 
 
 async def authenticate(request: web.Request, params: TokenRequest) -> AuthenticatedClient:
     """The client of a token request, authenticated within the request's tenant."""
     realm = request[ORIGIN].issuer
     presented = presented_credentials(request.headers.get("Authorization"), params, realm)
-    return await authenticate_client(request.app[DB], request[TENANT].id, presented, realm)
+
+    async def by_document() -> AuthenticatedClient | None:
+        return await document_client(request, presented, realm)
+
+    return await authenticate_client(
+        request.app[DB], request[TENANT].id, presented, realm, by_document
+    )

@@ -3,7 +3,9 @@ the provider's metadata.
 
 OpenID Connect Discovery 1.0 §3 and RFC 8414 §2, every URL built on the tenant's external
 origin. `registration_endpoint` is advertised only while the tenant has open dynamic client
-registration on; if the setting cannot be read it is left out (fail closed).
+registration on; if the setting cannot be read it is left out (fail closed). So is
+`client_id_metadata_document_supported` (draft-ietf-oauth-client-id-metadata-document-02
+§6), advertised only while the tenant's policy allows metadata documents.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from aiohttp import web
 
 from oidc_common.client_metadata import TOKEN_ENDPOINT_AUTH_METHODS
 from oidc_common.errors import json_response
-from oidc_common.settings_cache import SettingsUnavailable
+from oidc_common.registration_policy import RegistrationPolicy
+from oidc_common.settings_cache import SettingsSnapshot, SettingsUnavailable
 from oidc_common.signing_keys import SIGNING_ALG
 from oidc_common.tenancy import ORIGIN, TENANT
 
@@ -44,7 +47,9 @@ CLAIMS_SUPPORTED = (
 )
 
 
-def provider_metadata(issuer: str, *, registration_enabled: bool) -> dict[str, Any]:
+def provider_metadata(
+    issuer: str, *, registration_enabled: bool, client_id_metadata_documents: bool = False
+) -> dict[str, Any]:
     """The metadata document for `issuer` (which ends with a slash)."""
     metadata: dict[str, Any] = {
         "issuer": issuer,
@@ -79,25 +84,32 @@ def provider_metadata(issuer: str, *, registration_enabled: bool) -> dict[str, A
             "claims_parameter_supported": False,
         }
     )
+    if client_id_metadata_documents:
+        metadata["client_id_metadata_document_supported"] = True
     return metadata
 
 
-async def registration_enabled(request: web.Request) -> bool:
+async def tenant_settings(request: web.Request) -> SettingsSnapshot | None:
     tenant_id = request[TENANT].id
     try:
-        snapshot = await request.app[TENANT_SETTINGS].read(tenant_id)
+        return await request.app[TENANT_SETTINGS].read(tenant_id)
     except SettingsUnavailable as exc:
         log.warning(
             "tenant settings unavailable; registration_endpoint omitted",
             extra={"tenant_id": tenant_id, "error": str(exc)},
         )
-        return False
-    return snapshot is not None and snapshot.registration_enabled
+        return None
 
 
 async def openid_configuration(request: web.Request) -> web.Response:
+    snapshot = await tenant_settings(request)
+    settings = snapshot.settings if snapshot is not None else {}
     metadata = provider_metadata(
-        request[ORIGIN].issuer, registration_enabled=await registration_enabled(request)
+        request[ORIGIN].issuer,
+        registration_enabled=snapshot is not None and snapshot.registration_enabled,
+        client_id_metadata_documents=(
+            RegistrationPolicy.from_settings(settings).client_id_metadata_documents
+        ),
     )
     return json_response(metadata, headers=DISCOVERY_HEADERS)
 

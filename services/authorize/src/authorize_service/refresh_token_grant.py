@@ -17,7 +17,7 @@ from .authorization_code_grant import revoke_grant
 from .client_auth import AuthenticatedClient
 from .oidc_scopes import OPENID
 from .refresh_tokens import RefreshGrant
-from .resources import REFRESH_TOKENS, USERS
+from .resources import REFRESH_TOKENS, REVOKED_GRANTS, USERS
 from .scopes import narrow_scope
 from .targets import check_same_target
 from .token_request import TokenRequest
@@ -47,6 +47,9 @@ async def refresh_token(
         )
     family = rotation.grant
     if family is None:
+        raise OAuthError("invalid_grant", "Invalid, expired or revoked refresh token")
+    if await request.app[REVOKED_GRANTS].is_revoked_grant(family.family_id):
+        await request.app[REFRESH_TOKENS].revoke_family(family.family_id)
         raise OAuthError("invalid_grant", "Invalid, expired or revoked refresh token")
     scopes = narrow_scope(family.scopes, requested_scope)
     user = await request.app[USERS].get(tenant_id, family.user_id)

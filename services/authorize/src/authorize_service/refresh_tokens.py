@@ -15,8 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
 
 from oidc_common.mongo import Collections, Document
+
+from .redis_store import RedisStore
 
 REFRESH_TOKEN_TTL = dt.timedelta(days=30)
 _MAX_TOKEN = 128
@@ -43,8 +46,14 @@ class Rotation:
     reused_family: str | None = None  # the family revoked because a used token came back
 
 
-class RefreshTokens:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+class RefreshTokens(RedisStore):
+    """Tokens in MongoDB; each one's single use claimed in Redis (SET NX), which is atomic
+    where FerretDB's conditional updates are not."""
+
+    namespace = "refresh-used"
+
+    def __init__(self, db: AsyncDatabase[Document], redis: Redis, prefix: str) -> None:
+        super().__init__(redis, prefix)
         self._tokens = db[Collections.REFRESH_TOKENS]
 
     async def issue(self, grant: RefreshGrant) -> tuple[str, dt.datetime]:
@@ -104,13 +113,11 @@ class RefreshTokens:
             auth_time=int(doc["auth_time"]),
         )
         check(grant)
-        spent = await self._tokens.update_one(
-            {**key, "used_at": None, "revoked_at": None},
-            {"$set": {"used_at": dt.datetime.now(dt.UTC)}},
-        )
-        if spent.modified_count == 0:  # another request used it in between: a replay
-            await self.revoke_family(family_id)
+        ttl = max(1, int((doc["expires_at"] - dt.datetime.now(dt.UTC)).total_seconds()))
+        if not await self._redis.set(self.key(key["_id"]), "1", nx=True, ex=ttl):
+            await self.revoke_family(family_id)  # another request used it in between: a replay
             return Rotation(None, family_id)
+        await self._tokens.update_one(key, {"$set": {"used_at": dt.datetime.now(dt.UTC)}})
         return Rotation(grant)
 
     async def revoke_family(self, family_id: str) -> None:

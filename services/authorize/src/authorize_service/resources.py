@@ -52,7 +52,7 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = Sessions(redis, prefix)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, prefix)
     app[CODES] = AuthorizationCodes(redis, prefix)
-    app[REFRESH_TOKENS] = RefreshTokens(app[DB])
+    app[REFRESH_TOKENS] = RefreshTokens(app[DB], redis, prefix)
     # As long as any access token can live: the service's TTL or an API's longest lifetime.
     revocation_ttl = max(settings.access_token_ttl, MAX_TOKEN_LIFETIME)
     app[REVOKED_GRANTS] = RevokedGrants(redis, prefix, revocation_ttl)

@@ -23,7 +23,11 @@ class RevokedGrants(RedisStore):
     async def revoke(self, grant_id: str) -> None:
         await self._redis.set(self.key(grant_id), "1", ex=self._ttl)
 
+    async def is_revoked_grant(self, grant_id: str) -> bool:
+        return bool(await self._redis.exists(self.key(grant_id)))
+
     async def is_revoked(self, jti: object) -> bool:
+        """Whether the access token with this `jti` belongs to a revoked grant."""
         if not isinstance(jti, str) or "." not in jti:
             return False
-        return bool(await self._redis.exists(self.key(jti.split(".", 1)[0])))
+        return await self.is_revoked_grant(jti.split(".", 1)[0])

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from oidc_common.errors import OAuthError
 from oidc_common.service import DB, SETTINGS
 from oidc_common.signing_keys import SigningKey
 from oidc_common.tenancy import ORIGIN
@@ -25,7 +26,7 @@ from .oidc_scopes import OFFLINE_ACCESS, OPENID, user_claims
 from .refresh_tokens import RefreshGrant
 from .registered_clients import extend_refresh_token_life
 from .resource_servers import find_resource_server
-from .resources import KEYSTORE, REFRESH_TOKENS
+from .resources import KEYSTORE, REFRESH_TOKENS, REVOKED_GRANTS
 from .users.repository import User
 
 USERINFO_PATH = "userinfo"
@@ -52,6 +53,12 @@ class UserGrant:
     nonce: str | None
     auth_time: int
     grant_id: str
+    # A refresh may narrow the access token's scopes, never its successor's (RFC 6749 §6).
+    refresh_scopes: tuple[str, ...] | None = None
+
+    @property
+    def family_scopes(self) -> tuple[str, ...]:
+        return self.refresh_scopes if self.refresh_scopes is not None else self.scopes
 
     @classmethod
     def from_code(cls, code: CodeGrant, user: User, grant_id: str) -> UserGrant:
@@ -79,6 +86,7 @@ class UserGrant:
             None,
             family.auth_time,
             family.family_id,
+            tuple(family.scopes),
         )
 
 
@@ -122,11 +130,16 @@ async def _refresh_token(request: web.Request, grant: UserGrant) -> str:
         grant.client_id,
         grant.user.user_id,
         grant.grant_id,
-        list(grant.scopes),
+        list(grant.family_scopes),
         grant.audience,
         grant.auth_time,
     )
     token, expires_at = await request.app[REFRESH_TOKENS].issue(family)
+    if await request.app[REVOKED_GRANTS].is_revoked_grant(grant.grant_id):
+        # Revoked while this token was being made (a replay racing its original): the
+        # revocation missed it, so revoke the family again, this token included.
+        await request.app[REFRESH_TOKENS].revoke_family(grant.grant_id)
+        raise OAuthError("invalid_grant", "This sign-in was revoked")
     # The reaper never deletes a client whose users hold a live refresh token.
     await extend_refresh_token_life(request.app[DB], grant.tenant_id, grant.client_id, expires_at)
     return token
@@ -156,6 +169,6 @@ async def issue_tokens(
             user_claims=user_claims(grant.user, grant.scopes),
             access_token=body.get("access_token"),
         )
-    if refresh_token and OFFLINE_ACCESS in grant.scopes:
+    if refresh_token and OFFLINE_ACCESS in grant.family_scopes:
         body["refresh_token"] = await _refresh_token(request, grant)
     return body

@@ -28,6 +28,8 @@ from oidc_common.service import DB
 from oidc_common.settings_cache import SettingsUnavailable
 from oidc_common.tenancy import TENANT
 
+from ..client_id_metadata.errors import MetadataDocumentError
+from ..client_id_metadata.resolver import metadata_document_client
 from ..interaction.pages import error_page
 from ..registered_clients import RegisteredClient, find_live_client
 from ..resources import TENANT_SETTINGS
@@ -93,14 +95,17 @@ async def authorize(request: web.Request) -> web.Response:
     try:
         params = await read_parameters(request)
         client_id = checks.check_single(params, "client_id")
-        client = checks.check_client(
-            await find_live_client(request.app[DB], request[TENANT].id, client_id)
-        )
+        found = await find_live_client(request.app[DB], request[TENANT].id, client_id)
+        if found is None:  # an https client_id may name a Client ID Metadata Document
+            found = await metadata_document_client(request, client_id)
+        client = checks.check_client(found)
         redirect_uri = checks.check_redirect_uri(
             client, checks.check_single(params, "redirect_uri")
         )
     except UnreadableRequest as exc:
         return await error_page(request, "Invalid request", str(exc))
+    except MetadataDocumentError as exc:
+        return await error_page(request, exc.title, exc.detail)
     except PageError as exc:
         return await error_page(request, exc.title, exc.detail, exc.status)
     target = checks.error_target(params, redirect_uri)

@@ -106,8 +106,10 @@ async def advance(
         if "none" in areq.prompt:
             raise OAuthError("consent_required", "The user has not consented to this client")
         return await _to_page(request, "consent", areq, interaction, signed_in)
-    if interaction is not None:
-        await request.app[INTERACTIONS].finish(interaction)
+    if interaction is not None and not await request.app[INTERACTIONS].finish(interaction):
+        raise PageError(  # the login form was submitted twice: the first one answered
+            "Sign-in expired", "This sign-in was already completed. Go back to the application."
+        )
     return await complete(request, areq, client, user, signed_in[1])
 
 
@@ -121,9 +123,12 @@ async def complete(
     """Issue what `response_type` asks for and send it to the client.
 
     The client's use is recorded first (the reaper must never delete a client that signs
-    users in); a client reaped meanwhile gets nothing.
+    users in); a client reaped meanwhile gets nothing. A metadata-document client has no
+    record to update (nor a reaper).
     """
-    if not await record_client_use(request.app[DB], client.tenant_id, client.client_id):
+    if client.document_host is None and not await record_client_use(
+        request.app[DB], client.tenant_id, client.client_id
+    ):
         raise PageError(
             "Unknown application",
             "This application was removed. Ask its developer to register it again.",

@@ -7,6 +7,7 @@ reported once the client and its redirect URI are known (before that, only a pag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -41,16 +42,30 @@ class Parameters:
         return self.all_values.get(name, [])
 
 
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _shown(name: str) -> str:
+    # A page must not display text an attacker chose (a parameter named like a warning).
+    return name if _NAME.match(name) else "(unprintable name)"
+
+
+async def read_form(request: web.Request) -> Mapping[str, object]:
+    """The request's form body; UnreadableRequest for an unknown charset or bytes that do not
+    decode (aiohttp raises LookupError / UnicodeDecodeError for those)."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError) as exc:  # UnicodeDecodeError is a ValueError
+        raise UnreadableRequest("The request body is not valid form data") from exc
+
+
 async def read_parameters(request: web.Request) -> Parameters:
     """The request's parameters; raises UnreadableRequest for a body that is not a form."""
     source: Mapping[str, object]
     if request.method == "POST":
         if request.content_type != FORM:
             raise UnreadableRequest(f"The request body must be {FORM}")
-        try:
-            source = await request.post()
-        except ValueError as exc:
-            raise UnreadableRequest("The request body is not valid form data") from exc
+        source = await read_form(request)
     else:
         source = request.query
     if len(source) > MAX_PARAMETERS:
@@ -60,9 +75,9 @@ async def read_parameters(request: web.Request) -> Parameters:
     repeated: set[str] = set()
     for name, value in source.items():  # repeated names come once per value
         if not isinstance(value, str):
-            raise UnreadableRequest(f"Parameter {name} must be a plain value")
+            raise UnreadableRequest(f"Parameter {_shown(name)} must be a plain value")
         if len(value) > MAX_VALUE:
-            raise UnreadableRequest(f"Parameter {name} is too long")
+            raise UnreadableRequest(f"Parameter {_shown(name)} is too long")
         if not value:
             continue
         if name in values and name not in REPEATABLE:

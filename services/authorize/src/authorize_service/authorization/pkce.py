@@ -44,7 +44,7 @@ def check_challenge(challenge: str | None, method: str | None, *, required: bool
         # RFC 7636 §4.3 makes `plain` the default when the method is omitted: refuse both.
         raise OAuthError("invalid_request", "code_challenge_method must be S256")
     if not _VERIFIER.match(challenge):
-        raise OAuthError("invalid_request", "code_challenge is malformed (RFC 7636 §4.2)")
+        raise OAuthError("invalid_request", "code_challenge is malformed (RFC 7636 section 4.2)")
     return challenge
 
 

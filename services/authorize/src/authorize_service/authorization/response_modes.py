@@ -1,6 +1,6 @@
 """Delivering an authorization response or error to the client's redirect URI.
 
-`query` and `fragment` (OAuth 2.0 Multiple Response Types §2.1) are 302 redirects;
+`query` and `fragment` (OAuth 2.0 Multiple Response Types §2.1) are redirects;
 `form_post` (OAuth 2.0 Form Post Response Mode §2) is a page whose form posts the parameters
 to the redirect URI. Every response carries `iss` (RFC 9207 §2) and the request's `state`.
 """
@@ -36,7 +36,7 @@ async def authorization_response(
             request,
             "form_post.html",
             {"redirect_uri": redirect_uri, "params": list(values.items())},
-            form_target=redirect_uri,
+            leads_to_client=True,
             with_script=True,
         )
     encoded = urlencode(values)
@@ -45,7 +45,10 @@ async def authorization_response(
         location = f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{encoded}"
     else:
         location = f"{redirect_uri}#{encoded}"
-    return web.Response(status=302, headers={"Location": location, **NO_STORE})
+    # After a POST (a login or consent form) 303, so the browser does not re-send the form's
+    # credentials to the client (RFC 9700 §4.12).
+    status = 303 if request.method == "POST" else 302
+    return web.Response(status=status, headers={"Location": location, **NO_STORE})
 
 
 async def error_response(

@@ -9,6 +9,8 @@ class MetadataDocumentError(Exception):
     `error_description` (`invalid_client` at the token endpoint); it never carries a resolved
     address or anything else the requester could not already see."""
 
+    title = "Application information unavailable"  # the error page's heading
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail

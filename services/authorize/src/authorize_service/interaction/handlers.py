@@ -20,14 +20,24 @@ from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..authorization.flow import advance, complete
-from ..authorization.request import AuthorizationRequest, ErrorTarget, PageError
+from ..authorization.parameters import UnreadableRequest, read_form
+from ..authorization.request import (
+    AuthorizationRequest,
+    ErrorTarget,
+    PageError,
+    check_redirect_uri,
+    response_type_words,
+)
 from ..authorization.response_modes import error_response
+from ..client_id_metadata.errors import MetadataDocumentError
+from ..client_id_metadata.resolver import metadata_document_client
 from ..consents import ConsentKey, remember_consent
 from ..oidc_scopes import DESCRIPTIONS
 from ..registered_clients import RegisteredClient, find_live_client
 from ..resource_servers import find_resource_server
 from ..resources import INTERACTIONS, LOGIN_THROTTLE, PASSWORDS, SESSIONS, USERS
 from ..users.login import authenticate_user
+from .cookies import our_cookie
 from .pages import STATIC_PREFIX, error_page, render
 from .sessions import LoginSession
 from .store import Interaction, binding_cookie
@@ -45,7 +55,7 @@ MAX_FIELD = 1024
 async def _interaction(request: web.Request, interaction_id: str | None) -> Interaction:
     interaction = await request.app[INTERACTIONS].load(interaction_id, request[TENANT].id)
     if interaction is None or not interaction.bound_to(
-        request.cookies.get(binding_cookie(interaction.id))
+        our_cookie(request, binding_cookie(interaction.id))
     ):
         raise EXPIRED
     return interaction
@@ -55,7 +65,10 @@ async def _posted(request: web.Request) -> tuple[Interaction, dict[str, str]]:
     """The interaction of a page's POST, its CSRF token checked, and the form's fields."""
     if request.content_type != "application/x-www-form-urlencoded":
         raise PageError("Invalid request", "The form could not be read.")
-    form = await request.post()
+    try:
+        form = await read_form(request)
+    except UnreadableRequest as exc:
+        raise PageError("Invalid request", "The form could not be read.") from exc
     fields = {name: value for name, value in form.items() if isinstance(value, str)}
     interaction = await _interaction(request, fields.get("state"))
     if not interaction.csrf_ok(fields.get("csrf_token")):
@@ -69,9 +82,19 @@ async def _posted(request: web.Request) -> tuple[Interaction, dict[str, str]]:
 
 
 async def _client(request: web.Request, areq: AuthorizationRequest) -> RegisteredClient:
+    """The interaction's client, still live and still registered for what was asked (its
+    registration may have changed while the user was signing in)."""
     client = await find_live_client(request.app[DB], request[TENANT].id, areq.client_id)
+    if client is None:  # a metadata-document client: its cached document, else a fetch
+        try:
+            client = await metadata_document_client(request, areq.client_id)
+        except MetadataDocumentError as exc:
+            raise PageError(exc.title, exc.detail) from None
     if client is None:
         raise PageError("Unknown application", "This application was removed meanwhile.")
+    check_redirect_uri(client, areq.redirect_uri)
+    if areq.words not in {response_type_words(item) for item in client.response_types}:
+        raise PageError("Invalid request", "This application's registration changed meanwhile.")
     return client
 
 
@@ -96,9 +119,7 @@ async def _login_page(
         "email": email or interaction.request.login_hint or "",
         "message": message,
     }
-    return await render(
-        request, "login.html", context, status=status, form_target=interaction.request.redirect_uri
-    )
+    return await render(request, "login.html", context, status=status, leads_to_client=True)
 
 
 async def show_login(request: web.Request) -> web.Response:
@@ -112,7 +133,7 @@ async def submit_login(request: web.Request) -> web.Response:
     email, password = form.get("email", "")[:MAX_FIELD], form.get("password", "")[:MAX_FIELD]
     tenant_id, client_ip = request[TENANT].id, request[ORIGIN].client_ip
     throttle = request.app[LOGIN_THROTTLE]
-    if await throttle.blocked(tenant_id, email, client_ip):
+    if not await throttle.attempt(tenant_id, email, client_ip):
         return await _login_page(
             request,
             interaction,
@@ -127,7 +148,6 @@ async def submit_login(request: web.Request) -> web.Response:
             request.app[USERS], request.app[PASSWORDS], tenant_id, email, password
         )
     if user is None:
-        await throttle.failed(tenant_id, email, client_ip)
         return await _login_page(
             request, interaction, client, email=email, message=WRONG_CREDENTIALS, status=401
         )
@@ -182,8 +202,10 @@ async def show_consent(request: web.Request) -> web.Response:
         "scopes": scopes,
         "redirect_host": redirect.hostname or f"{redirect.scheme}:",
         "software": client.software,
+        # Draft -02 §8.5: the host of a metadata document is what the user is trusting.
+        "document_host": client.document_host,
     }
-    return await render(request, "consent.html", context, form_target=areq.redirect_uri)
+    return await render(request, "consent.html", context, leads_to_client=True)
 
 
 async def submit_consent(request: web.Request) -> web.Response:

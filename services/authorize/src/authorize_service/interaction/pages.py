@@ -12,7 +12,6 @@ import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
@@ -32,33 +31,29 @@ _ENVIRONMENT = jinja2.Environment(
 STATIC_PREFIX = "/u/assets/"
 
 
-def form_action_source(uri: str) -> str:
-    """The CSP source that lets a form (or the redirect after it) reach `uri`: its origin,
-    or `scheme:` for a native app's private-use scheme (CSP 3 §2.3.1)."""
-    parts = urlsplit(uri)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}"
-    return f"{parts.scheme}:"
-
-
 def security_headers(
-    *, form_target: str | None = None, script_nonce: str | None = None
+    *, leads_to_client: bool = False, script_nonce: str | None = None
 ) -> dict[str, str]:
-    """The headers of every page. `form_target`: a redirect URI the page's forms (or the
-    redirect answering them) lead to, which CSP `form-action` must allow."""
-    form_action = "'self'" + (f" {form_action_source(form_target)}" if form_target else "")
+    """The headers of every page.
+
+    `leads_to_client`: the page's form ends in a redirect (or a post) to the client. Such pages
+    carry no `form-action`: browsers apply it to every redirect after the submission too, so
+    it would block a native app's `[::1]` or `127.0.0.2` callback (CSP cannot name those
+    hosts) and any client whose callback redirects on to another origin. Their forms post only
+    to this origin, and autoescaping keeps markup out. Other pages allow `'self'` alone.
+    """
     script = f"'nonce-{script_nonce}'" if script_nonce else "'none'"
-    policy = (
-        "default-src 'none'; "
-        f"script-src {script}; "
-        "style-src 'self'; "
-        "img-src 'self' https: data:; "
-        f"form-action {form_action}; "
-        "frame-ancestors 'none'; "
-        "base-uri 'none'"
-    )
+    directives = [
+        "default-src 'none'",
+        f"script-src {script}",
+        "style-src 'self'",
+        "img-src 'self' https: data:",
+        *([] if leads_to_client else ["form-action 'self'"]),
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
     return {
-        "Content-Security-Policy": policy,
+        "Content-Security-Policy": "; ".join(directives),
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",
@@ -89,7 +84,7 @@ async def render(
     context: Mapping[str, Any],
     *,
     status: int = 200,
-    form_target: str | None = None,
+    leads_to_client: bool = False,
     with_script: bool = False,
 ) -> web.Response:
     """`template` rendered with `context`, the tenant's branding and a script nonce."""
@@ -102,7 +97,7 @@ async def render(
         status=status,
         content_type="text/html",
         charset="utf-8",
-        headers=security_headers(form_target=form_target, script_nonce=nonce),
+        headers=security_headers(leads_to_client=leads_to_client, script_nonce=nonce),
     )
 
 

@@ -14,13 +14,19 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from oidc_common.tenancy import Origin
+from oidc_common.tenancy import ORIGIN, Origin
 
 from ..redis_store import RedisStore
+from .cookies import our_cookie
 
 SESSION_COOKIE = "oidc_session"
 SESSION_TTL = 24 * 3600
-_MAX_COOKIE = 128
+
+
+def session_cookie(origin: Origin) -> str:
+    """`__Host-oidc_session` over https: a sibling domain can then neither set nor shadow it
+    (RFC 6265bis §4.1.3.2); plain http (local runs) cannot use the prefix."""
+    return f"__Host-{SESSION_COOKIE}" if origin.scheme == "https" else SESSION_COOKIE
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,8 @@ class Sessions(RedisStore):
 
     async def current(self, request: web.Request, tenant_id: str) -> LoginSession | None:
         """The session the request's cookie names, if it is live and of this tenant."""
-        session_id = request.cookies.get(SESSION_COOKIE)
-        if not session_id or len(session_id) > _MAX_COOKIE:
+        session_id = our_cookie(request, session_cookie(request[ORIGIN]))
+        if session_id is None:
             return None
         raw = await self._redis.get(self._key(session_id))
         if raw is None:
@@ -57,8 +63,8 @@ class Sessions(RedisStore):
         origin: Origin,
     ) -> None:
         """Store `session` under a new id, drop the one the browser had, set the cookie."""
-        old = request.cookies.get(SESSION_COOKIE)
-        if old and len(old) <= _MAX_COOKIE:
+        old = our_cookie(request, session_cookie(origin))
+        if old is not None:
             await self._redis.delete(self._key(old))
         session_id = secrets.token_urlsafe(32)
         value = {
@@ -68,7 +74,7 @@ class Sessions(RedisStore):
         }
         await self._redis.set(self._key(session_id), json.dumps(value), ex=SESSION_TTL)
         response.set_cookie(
-            SESSION_COOKIE,
+            session_cookie(origin),
             session_id,
             max_age=SESSION_TTL,
             path="/",

@@ -1,13 +1,17 @@
-"""Throttling of failed logins, per account and per client IP (OWASP ASVS 2.2.1).
+"""Throttling of login attempts, per account and per client address (OWASP ASVS 2.2.1).
 
-Counts failures only, in fixed windows in Redis. An account over its limit is refused even
-with the right password until the window ends, and the answer for an unknown email is the
-same as for a known one, so the throttle reveals nothing about which accounts exist.
+An attempt is counted before the password is checked, in one atomic step for both counters
+(fixed windows in Redis), so parallel requests cannot slip past the limit while hashes are
+being verified; a successful login gives its count back. An account over its limit is refused
+even with the right password until the window ends, and the answer for an unknown email is
+the same as for a known one, so the throttle says nothing about which accounts exist.
 """
 
 from __future__ import annotations
 
 import hashlib
+
+from oidc_common.address_buckets import client_key
 
 from ..redis_store import RedisStore
 
@@ -21,19 +25,25 @@ class LoginThrottle(RedisStore):
 
     def _keys(self, tenant_id: str, email: str, client_ip: str) -> tuple[str, str]:
         account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-        return self.key(tenant_id, "acct", account), self.key(tenant_id, "ip", client_ip)
+        return (
+            self.key(tenant_id, "acct", account),
+            self.key(tenant_id, "ip", client_key(client_ip)),  # an IPv6 host holds a /64
+        )
 
-    async def blocked(self, tenant_id: str, email: str, client_ip: str) -> bool:
+    async def attempt(self, tenant_id: str, email: str, client_ip: str) -> bool:
+        """Count an attempt; False when the account or the address is over its limit."""
         account_key, ip_key = self._keys(tenant_id, email, client_ip)
-        account, ip = await self._redis.mget([account_key, ip_key])
-        return int(account or 0) >= MAX_FAILURES_PER_ACCOUNT or int(ip or 0) >= MAX_FAILURES_PER_IP
-
-    async def failed(self, tenant_id: str, email: str, client_ip: str) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key in self._keys(tenant_id, email, client_ip):
+        pipe = self._redis.pipeline(transaction=True)
+        for key in (account_key, ip_key):
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS, nx=True)
-        await pipe.execute()
+        account, _, ip, _ = await pipe.execute()
+        return int(account) <= MAX_FAILURES_PER_ACCOUNT and int(ip) <= MAX_FAILURES_PER_IP
 
     async def succeeded(self, tenant_id: str, email: str, client_ip: str) -> None:
-        await self._redis.delete(self._keys(tenant_id, email, client_ip)[0])
+        """A correct password: the account starts afresh, the address gets its count back."""
+        account_key, ip_key = self._keys(tenant_id, email, client_ip)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(account_key)
+        pipe.decr(ip_key)
+        await pipe.execute()

@@ -7,7 +7,6 @@ script, `admission.py`) and uses Redis's clock, so replicas with skewed clocks a
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -39,18 +38,6 @@ local function take_token(key, capacity, window)
   return allowed, retry
 end
 """
-
-
-def client_key(ip: str) -> str:
-    """The bucket of a client address: the address for IPv4, its /64 for IPv6 (one host
-    holds a whole /64, so per-address buckets would be free to multiply)."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
 
 
 @dataclass(frozen=True)

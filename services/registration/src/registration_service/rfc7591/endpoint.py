@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from oidc_common.address_buckets import client_key
 from oidc_common.client_metadata import ClientMetadataError, validate_client_metadata
 from oidc_common.credentials import hash_secret, new_client_id, new_secret
 from oidc_common.errors import NO_STORE, OAuthError, json_response
@@ -28,7 +29,7 @@ from oidc_common.registration_policy import RegistrationPolicy
 from oidc_common.service import REDIS, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
-from ..abuse.rate_limit import RateDecision, client_key
+from ..abuse.rate_limit import RateDecision
 from ..clients.repository import metadata_fields, never_used_filter
 from ..clients.representation import client_information
 from ..error_formats import oauth_metadata_error, read_oauth_json
