@@ -16,26 +16,46 @@ with `iss` = the issuer and `aud` containing its own URL.
 Two ways the tenant knows the server as a resource: an API registered with the server's URL as
 its identifier (and a scope the server requires), or the registration policy's
 `resource_indicators.allowed_url_prefixes` (no Management API call per server).
+
+This module runs on the session's stack, configured as a deployment is by default: the
+Client ID Metadata Document flow is refused there (a document on 127.0.0.1 is never fetched);
+test_mcp_typescript_sdk_cimd.py runs it on a stack that trusts a test CA and relaxes the
+address guard for 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import aiohttp
-import jwt
 import pytest
 from playwright.async_api import Page
 
-from tests.support.browser import Callback, landed_at, sign_in
-from tests.support.gateway import Edge, SignInTenant, pkce_pair
-from tests.support.mcp import McpServer, NodeClient, mcp_server, node_client, require_node_client
-from tests.support.waiting import eventually
+from tests.support.browser import Callback
+from tests.support.gateway import Edge, SignInTenant
+from tests.support.mcp import (
+    McpServer,
+    ca_signed_tls,
+    check_authorize_url,
+    check_discovery,
+    check_mcp_result,
+    check_refused,
+    check_token_request,
+    current_policy,
+    document_server,
+    mcp_server,
+    node_client,
+    patch_policy,
+    require_node_client,
+    run_flow,
+    unique_name,
+    wait_for_discovery,
+    wait_until_resource,
+)
 
 MCP_SCOPE = "mcp:tools"
+SOFTWARE = "e2e-mcp-typescript-sdk"  # the client's software_id, shown on the consent page
 
 
 @pytest.fixture(scope="module")
@@ -66,132 +86,18 @@ async def api_server(edge: Edge, tenant: SignInTenant) -> AsyncIterator[McpServe
 @pytest.fixture(scope="module")
 async def prefix_server(edge: Edge, tenant: SignInTenant) -> AsyncIterator[McpServer]:
     """An MCP server that is a resource only because the tenant's policy allows every URL
-    under `http://127.0.0.1:{port}/` (http: loopback); it names no scopes."""
+    under `http://127.0.0.1:{port}/` (http: loopback); it names no scopes. The policy is put
+    back afterwards (the tenant is shared by the session's e2e modules)."""
+    before = (await current_policy(edge, tenant.management_token)).get("resource_indicators")
     async with mcp_server(edge) as server:
-        status, body = await edge.call(
-            "PATCH",
-            "/api/v2/tenants/settings",
-            headers={"Authorization": f"Bearer {tenant.management_token}"},
-            json={
-                "dynamic_client_registration": {
-                    "resource_indicators": {"allowed_url_prefixes": [server.origin + "/"]}
-                }
-            },
-        )
-        assert status == 200, body
-        await wait_until_resource(edge, server.url)
-        yield server
-
-
-async def wait_until_resource(edge: Edge, resource: str) -> None:
-    """Settings reach the services asynchronously: wait until `/authorize` takes `resource`
-    (the login page) instead of answering `invalid_target` (a redirect with the error)."""
-    client = await edge.register(
-        {
-            "client_name": "Resource probe",
-            "redirect_uris": ["http://127.0.0.1/callback"],
-            "token_endpoint_auth_method": "none",
-        }
-    )
-    _, challenge = pkce_pair()
-    query = {
-        "response_type": "code",
-        "client_id": client["client_id"],
-        "redirect_uri": "http://127.0.0.1/callback",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": resource,
-    }
-
-    async def accepted() -> bool:
-        async with edge.session.get(
-            f"{edge.base}/authorize",
-            params=query,
-            headers={"Host": f"localhost:{edge.port}"},
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=10),
-        ) as response:
-            return "invalid_target" not in response.headers.get("Location", "invalid_target")
-
-    assert await eventually(accepted, timeout=10, interval=0.1), "the prefix never applied"
-
-
-async def run_flow(
-    node: str,
-    server: McpServer,
-    tenant: SignInTenant,
-    page: Page,
-    callback: Callback,
-    shots: str,
-    client_metadata_url: str | None = None,
-) -> tuple[NodeClient, dict[str, Any], dict[str, str]]:
-    """The SDK's whole flow, the user signing in with Chromium when it asks; (the client's
-    events, its result, the /authorize URL's parameters)."""
-    async with node_client(node, server.url, callback.url, client_metadata_url) as client:
-        authorize = await client.next_event("authorize")
-        url = authorize["url"]
-        query = dict(parse_qsl(urlsplit(url).query))
-        await sign_in(page, url, tenant.email, tenant.password, shots)
-        params = await landed_at(page, callback)
-        assert "error" not in params, params
-        await client.answer({"code": params["code"], "state": params["state"]})
-        result = await client.next_event("result")
-        assert await client.process.wait() == 0
-        return client, result, query
-
-
-def check_discovery(client: NodeClient, server: McpServer, edge: Edge) -> None:
-    """The SDK found the provider the MCP way: 401 from the server, the server's metadata,
-    then RFC 8414 at the issuer's origin (never needing OIDC discovery)."""
-    [first, *_] = [e for e in client.events if e["event"] == "http"]
-    assert first["url"] == server.url and first["status"] == 401, first
-    [prm] = client.requests("GET", server.metadata_url)
-    assert prm["status"] == 200, prm
-    [rfc8414] = client.requests("GET", f"{edge.origin}/.well-known/oauth-authorization-server")
-    assert rfc8414["status"] == 200, rfc8414
-    assert not client.requests("GET", f"{edge.origin}/.well-known/openid-configuration")
-
-
-def check_token_request(client: NodeClient, server: McpServer, edge: Edge, client_id: str) -> None:
-    """The code redemption: public client (no secret), PKCE verifier, `resource`."""
-    [token] = client.requests("POST", f"{edge.origin}/oauth/token")
-    assert token["status"] == 200, token
-    form = token["form"]
-    assert form["grant_type"] == "authorization_code" and form["client_id"] == client_id, form
-    assert form["resource"] == server.url and "client_secret" not in form, form
-    assert form["code_verifier"].startswith("<"), form  # sent (its length, not its value, logged)
-
-
-def check_authorize_url(query: dict[str, str], server: McpServer, client_id: str) -> None:
-    assert query["response_type"] == "code" and query["client_id"] == client_id, query
-    assert query["code_challenge_method"] == "S256" and query["code_challenge"], query
-    assert query["resource"] == server.url, query
-
-
-def check_mcp_result(result: dict[str, Any], server: McpServer) -> dict[str, Any]:
-    """tools/list and tools/call went through; the claims the server saw (the tool's answer)
-    and those in the SDK's token agree, `aud` contains the server's URL."""
-    assert [tool["name"] for tool in result["tools"]] == ["whoami"], result
-    assert result["server"]["name"] == "e2e-mcp-server", result
-    [content] = result["call"]["content"]
-    seen_by_server = json.loads(content["text"])
-    token = result["tokens"]["access_token"]
-    assert result["tokens"]["token_type"].lower() == "bearer", result["tokens"]
-    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-    assert server.url in aud, claims
-    assert claims["iss"] == server.edge.issuer, claims
-    assert seen_by_server["sub"] == claims["sub"] and seen_by_server["aud"] == claims["aud"]
-    accepted = [s for s in server.seen if s.claims is not None]
-    assert {s.method for s in accepted} >= {"initialize", "tools/list", "tools/call"}, server.seen
-    return claims
-
-
-async def check_refused(server: McpServer, token: str, why: str) -> None:
-    """401 with the challenge that sends a client to the server's metadata."""
-    status, body, challenge = await server.call(token)
-    assert status == 401 and body["error"] == "invalid_token", (why, body)
-    assert challenge.startswith(f'Bearer resource_metadata="{server.metadata_url}"'), challenge
+        prefixes = {"allowed_url_prefixes": [server.origin + "/"]}
+        await patch_policy(edge, tenant.management_token, {"resource_indicators": prefixes})
+        try:
+            await wait_until_resource(edge, server.url)
+            yield server
+        finally:
+            restore = before or {"allowed_url_prefixes": []}
+            await patch_policy(edge, tenant.management_token, {"resource_indicators": restore})
 
 
 async def test_registered_api(
@@ -203,32 +109,29 @@ async def test_registered_api(
     page: Page,
     loopback_callback: Callback,
 ) -> None:
-    client, result, query = await run_flow(
-        node, api_server, tenant, page, loopback_callback, "mcp-registered-api"
-    )
-    registered = result["client"]
-    client_id = registered["client_id"]
-    check_discovery(client, api_server, edge)
-    [registration] = client.requests("POST", f"{edge.origin}/oidc/register")
+    flow = await run_flow(node, api_server, tenant, page, loopback_callback, "mcp-registered-api")
+    check_discovery(flow, api_server, edge)
+    [registration] = flow.client.requests("POST", f"{edge.origin}/oidc/register")
     assert registration["status"] == 201, registration
     # The server's `scopes_supported` is what the SDK registers with and asks for.
     assert registration["json"]["scope"] == MCP_SCOPE, registration
     assert registration["json"]["redirect_uris"] == [loopback_callback.url], registration
-    check_authorize_url(query, api_server, client_id)
-    assert query["scope"] == MCP_SCOPE, query
-    check_token_request(client, api_server, edge, client_id)
-    claims = check_mcp_result(result, api_server)
-    assert claims["scope"].split() == [MCP_SCOPE] and claims["azp"] == client_id, claims
+    check_authorize_url(flow, api_server)
+    assert flow.query["scope"] == MCP_SCOPE, flow.query
+    # The user saw the API by name, the scope, and the client's software_id.
+    for shown in ("MCP server (registered)", MCP_SCOPE, SOFTWARE):
+        assert shown in flow.consent, flow.consent
+    check_token_request(flow, api_server, edge)
+    claims = check_mcp_result(flow, api_server)
+    assert claims["scope"].split() == [MCP_SCOPE], claims
 
     # Only tokens for this server: not one for another resource of the same tenant, signed
     # by the same key (the other MCP server, the Management API), nor none at all.
-    token = result["tokens"]["access_token"]
-    await check_refused(prefix_server, token, "a token for the registered server")
+    await check_refused(prefix_server, flow.access_token, "a token for the registered server")
     await check_refused(api_server, tenant.management_token, "a Management API token")
-    status, _, challenge = await api_server.call(None)
-    assert status == 401 and challenge.startswith("Bearer resource_metadata="), challenge
+    await check_refused(api_server, None, "no token")
     # ... and the token still works where it belongs.
-    status, body, _ = await api_server.call(token)
+    status, body, _ = await api_server.call(flow.access_token)
     assert status == 200 and body["result"]["tools"][0]["name"] == "whoami", body
 
 
@@ -241,19 +144,64 @@ async def test_allowed_url_prefix(
     page: Page,
     loopback_callback: Callback,
 ) -> None:
-    client, result, query = await run_flow(
+    flow = await run_flow(
         node, prefix_server, tenant, page, loopback_callback, "mcp-allowed-prefix"
     )
-    client_id = result["client"]["client_id"]
-    check_discovery(client, prefix_server, edge)
-    [registration] = client.requests("POST", f"{edge.origin}/oidc/register")
+    check_discovery(flow, prefix_server, edge)
+    [registration] = flow.client.requests("POST", f"{edge.origin}/oidc/register")
     assert registration["status"] == 201, registration
-    check_authorize_url(query, prefix_server, client_id)
-    check_token_request(client, prefix_server, edge, client_id)
-    claims = check_mcp_result(result, prefix_server)
-    assert claims["azp"] == client_id, claims
+    check_authorize_url(flow, prefix_server)
+    assert SOFTWARE in flow.consent, flow.consent
+    check_token_request(flow, prefix_server, edge)
+    check_mcp_result(flow, prefix_server)
 
-    token = result["tokens"]["access_token"]
-    await check_refused(api_server, token, "a token for the prefix server")
-    status, body, _ = await prefix_server.call(token)
+    await check_refused(api_server, flow.access_token, "a token for the prefix server")
+    status, body, _ = await prefix_server.call(flow.access_token)
     assert status == 200, body
+
+
+@pytest.fixture
+async def cimd_enabled(edge: Edge, tenant: SignInTenant) -> AsyncIterator[None]:
+    """The tenant allows metadata documents from 127.0.0.1 (as an operator might try on this
+    default deployment); put back afterwards."""
+    before = (await current_policy(edge, tenant.management_token)).get(
+        "client_id_metadata_documents"
+    )
+    policy = {"enabled": True, "allowed_hosts": ["127.0.0.1"]}
+    await patch_policy(edge, tenant.management_token, {"client_id_metadata_documents": policy})
+    try:
+        await wait_for_discovery(edge, "client_id_metadata_document_supported", True)
+        yield
+    finally:
+        restore = before or {"enabled": False, "allowed_hosts": []}
+        await patch_policy(edge, tenant.management_token, {"client_id_metadata_documents": restore})
+        await wait_for_discovery(edge, "client_id_metadata_document_supported", None)
+
+
+async def test_metadata_document_on_loopback_refused_by_default(
+    edge: Edge,
+    tenant: SignInTenant,
+    node: str,
+    prefix_server: McpServer,
+    cimd_enabled: None,
+    page: Page,
+    loopback_callback: Callback,
+    tmp_path: Path,
+) -> None:
+    """Without CIMD_PRIVATE_HOSTS the address guard holds even when the tenant allows the
+    host: the SDK uses its document URL as client_id (the provider advertises
+    `client_id_metadata_document_supported`), and the user gets an error page; the document
+    is never fetched. (Without CIMD_CA_FILE its certificate would not be trusted either.)"""
+    _, tls = ca_signed_tls(tmp_path / "ca")
+    async with document_server(tls) as documents:
+        url = documents.publish(unique_name("refused"), loopback_callback.url)
+        async with node_client(node, prefix_server.url, loopback_callback.url, url) as client:
+            authorize = await client.next_event("authorize")
+            assert not client.requests("POST", f"{edge.origin}/oidc/register")
+            assert dict(parse_qsl(urlsplit(authorize["url"]).query))["client_id"] == url
+            response = await page.goto(authorize["url"])
+            assert response is not None and response.status == 400, response
+            text = await page.locator("body").inner_text()
+            assert "private, loopback, link-local" in text and "127.0.0.1" in text, text
+        assert documents.fetches == [], documents.fetches
+        assert not loopback_callback.hits

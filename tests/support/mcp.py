@@ -1,6 +1,7 @@
 """MCP test equipment: a small MCP server (Streamable HTTP, JSON responses, served by the test
-on 127.0.0.1) that accepts only this provider's access tokens for itself, and the MCP client
-of tests/e2e/mcp/ (the official MCP TypeScript SDK under Node) as a subprocess.
+on 127.0.0.1) that accepts only this provider's access tokens for itself, the MCP client of
+tests/e2e/mcp/ (the official MCP TypeScript SDK under Node) as a subprocess, and the client's
+Client ID Metadata Documents served over https by the test with a certificate of a test CA.
 
 The server is what the MCP authorization rules ask of one (MCP spec 2025-06-18 and later,
 "Authorization"): it publishes its protected resource metadata (RFC 9728) naming the provider's
@@ -14,21 +15,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import json
 import shutil
+import ssl
 import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import aiohttp
 import jwt
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from playwright.async_api import Page
 
-from .browser import serve
-from .gateway import Edge
+from .backing import BackingServices
+from .browser import SCREENSHOTS, Callback, check_page_headers, landed_at, screenshot, serve
+from .gateway import Edge, SignInTenant, pkce_pair
+from .services import cleanup_isolated, isolated_settings, new_tag, settings_env
+from .stack import free_port, load_stack_module
+from .waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_DIR = ROOT / "tests" / "e2e" / "mcp"
@@ -283,3 +299,346 @@ async def node_client(
             process.kill()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 10)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def ca_signed_tls(directory: Path, name: str = "MCP e2e test CA") -> tuple[Path, ssl.SSLContext]:
+    """A fresh test CA (`ca.crt`, what CIMD_CA_FILE names) and a server TLS context for
+    127.0.0.1 and localhost whose certificate that CA issued; (the CA file, the context)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_file, cert_file, key_file = (directory / n for n in ("ca.crt", "server.crt", "server.key"))
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(_pem_key(key))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return ca_file, context
+
+
+@dataclass
+class DocumentServer:
+    """Client ID Metadata Documents at `https://{host}:{port}/clients/{name}.json` (served on
+    127.0.0.1), and every request that asked for one (the provider's fetches)."""
+
+    origin: str = ""
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fetches: list[str] = field(default_factory=list)
+
+    def url(self, name: str) -> str:
+        return f"{self.origin}/clients/{name}.json"
+
+    def publish(self, name: str, redirect_uri: str, **members: Any) -> str:
+        """A public MCP client's document at `url(name)`; its URL (the client_id)."""
+        url = self.url(name)
+        self.documents[name] = {
+            "client_id": url,
+            "client_name": "MCP TypeScript SDK e2e client (metadata document)",
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "software_id": "e2e-mcp-typescript-sdk",
+            "software_version": "1.0.0",
+            **members,
+        }
+        return url
+
+    def app(self) -> web.Application:
+        async def document(request: web.Request) -> web.Response:
+            name = request.match_info["name"]
+            self.fetches.append(name)
+            if name not in self.documents:
+                raise web.HTTPNotFound()
+            return web.json_response(self.documents[name], headers={"Cache-Control": "max-age=300"})
+
+        app = web.Application()
+        app.router.add_get("/clients/{name}.json", document)
+        return app
+
+
+@asynccontextmanager
+async def document_server(
+    tls: ssl.SSLContext, host: str = "127.0.0.1"
+) -> AsyncIterator[DocumentServer]:
+    """Documents over https on 127.0.0.1, named in URLs by `host` (`127.0.0.1`, `localhost`)."""
+    server = DocumentServer()
+    async with serve(server.app(), tls) as port:
+        server.origin = f"https://{host}:{port}"
+        yield server
+
+
+# The flow, as the tests drive it -----------------------------------------------------------
+
+
+@contextmanager
+def gateway_stack(
+    backing: BackingServices, state: Path, extra_env: dict[str, str]
+) -> Iterator[tuple[int, dict[str, str], str]]:
+    """The e2e stack as tests/e2e/conftest.py starts it (registration with two replicas, the
+    gateway), with `extra_env` for the services; yields what `stack_processes` yields."""
+    stack_module = load_stack_module()
+    tag = new_tag()
+    env = settings_env(isolated_settings(backing, "e2e", tag))
+    env.update(LOG_LEVEL="INFO", **extra_env)
+    ports = {name: free_port() for name in ("registration", "authorize", "tenant-settings")}
+    config = stack_module.StackConfig(
+        state=state, gateway_port=free_port(), ports=ports, registration_replicas=2, env=env
+    )
+    creds = stack_module.demo_tenant(config)
+    stack = stack_module.Stack(config)
+    stack.start(timeout=60)
+    try:
+        yield config.gateway_port, creds, tag
+    finally:
+        stack.stop()
+        asyncio.run(cleanup_isolated(backing, tag))
+
+
+async def patch_policy(edge: Edge, token: str, policy: dict[str, Any]) -> dict[str, Any]:
+    """PATCH the tenant's `dynamic_client_registration` members; the settings answered."""
+    status, body = await edge.call(
+        "PATCH",
+        "/api/v2/tenants/settings",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"dynamic_client_registration": policy},
+    )
+    assert status == 200, body
+    return dict(body)
+
+
+async def current_policy(edge: Edge, token: str) -> dict[str, Any]:
+    status, body = await edge.call(
+        "GET", "/api/v2/tenants/settings", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 200, body
+    return dict(body.get("dynamic_client_registration") or {})
+
+
+async def wait_until_resource(edge: Edge, resource: str) -> None:
+    """Settings reach the services asynchronously: wait until `/authorize` takes `resource`
+    (on to the login page) instead of answering `invalid_target` (to the redirect URI)."""
+    client = await edge.register(
+        {
+            "client_name": "Resource probe",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none",
+        }
+    )
+    _, challenge = pkce_pair()
+    query = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": "http://127.0.0.1/callback",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": resource,
+    }
+
+    async def accepted() -> bool:
+        async with edge.session.get(
+            f"{edge.base}/authorize",
+            params=query,
+            headers={"Host": f"localhost:{edge.port}"},
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=10),
+        ) as response:
+            return "invalid_target" not in response.headers.get("Location", "invalid_target")
+
+    assert await eventually(accepted, timeout=10, interval=0.1), f"{resource} never accepted"
+
+
+async def wait_for_discovery(edge: Edge, member: str, value: Any) -> dict[str, Any]:
+    """RFC 8414 metadata once `member` has `value` (None: absent); the document."""
+    seen: dict[str, Any] = {}
+
+    async def applied() -> bool:
+        status, body = await edge.call("GET", "/.well-known/oauth-authorization-server")
+        seen.update(body if status == 200 else {})
+        return status == 200 and body.get(member) == value
+
+    assert await eventually(applied, timeout=10, interval=0.1), (member, value, seen)
+    return seen
+
+
+async def sign_in_and_consent(
+    page: Page, authorize_url: str, email: str, password: str, shots: str
+) -> str:
+    """Open the SDK's `/authorize` URL, sign in by the form's labels and allow; the consent
+    page's text (what the user was shown). Screenshots `{shots}-login.png`, `-consent.png`."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    response = await page.goto(authorize_url)
+    await page.get_by_role("heading", name="Sign in").wait_for()
+    assert response is not None and response.status == 200, response
+    check_page_headers(await response.all_headers())
+    await screenshot(page, f"{shots}-login", phone=False)
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("heading", name="Authorize application").wait_for()
+    consent = await page.locator("body").inner_text()
+    await screenshot(page, f"{shots}-consent", phone=False)
+    await page.get_by_role("button", name="Allow").click()
+    return consent
+
+
+@dataclass
+class Flow:
+    """One run of the SDK client: its events, its result, the parameters of the /authorize
+    URL it built, and the consent page's text."""
+
+    client: NodeClient
+    result: dict[str, Any]
+    query: dict[str, str]
+    consent: str
+
+    @property
+    def client_id(self) -> str:
+        return str(self.result["client"]["client_id"])
+
+    @property
+    def access_token(self) -> str:
+        return str(self.result["tokens"]["access_token"])
+
+
+async def run_flow(
+    node: str,
+    server: McpServer,
+    tenant: SignInTenant,
+    page: Page,
+    callback: Callback,
+    shots: str,
+    client_metadata_url: str | None = None,
+) -> Flow:
+    """The SDK's whole flow, the user signing in with Chromium when it asks."""
+    async with node_client(node, server.url, callback.url, client_metadata_url) as client:
+        authorize = await client.next_event("authorize")
+        url = authorize["url"]
+        query = dict(parse_qsl(urlsplit(url).query))
+        consent = await sign_in_and_consent(page, url, tenant.email, tenant.password, shots)
+        params = await landed_at(page, callback)
+        assert "error" not in params, params
+        await client.answer({"code": params["code"], "state": params["state"]})
+        result = await client.next_event("result")
+        assert await asyncio.wait_for(client.process.wait(), NODE_WAIT) == 0
+        return Flow(client, result, query, consent)
+
+
+def check_discovery(flow: Flow, server: McpServer, edge: Edge) -> None:
+    """The SDK found the provider the MCP way: 401 from the server, the server's metadata,
+    then RFC 8414 at the issuer's origin (never needing OIDC discovery)."""
+    client = flow.client
+    [first, *_] = [e for e in client.events if e["event"] == "http"]
+    assert first["url"] == server.url and first["status"] == 401, first
+    [prm] = client.requests("GET", server.metadata_url)
+    assert prm["status"] == 200, prm
+    [rfc8414] = client.requests("GET", f"{edge.origin}/.well-known/oauth-authorization-server")
+    assert rfc8414["status"] == 200, rfc8414
+    assert not client.requests("GET", f"{edge.origin}/.well-known/openid-configuration")
+
+
+def check_authorize_url(flow: Flow, server: McpServer) -> None:
+    query = flow.query
+    assert query["response_type"] == "code" and query["client_id"] == flow.client_id, query
+    assert query["code_challenge_method"] == "S256" and query["code_challenge"], query
+    assert query["resource"] == server.url, query
+
+
+def check_token_request(flow: Flow, server: McpServer, edge: Edge) -> None:
+    """The code redemption: public client (no secret), PKCE verifier, `resource`."""
+    [token] = flow.client.requests("POST", f"{edge.origin}/oauth/token")
+    assert token["status"] == 200, token
+    form = token["form"]
+    assert form["grant_type"] == "authorization_code", form
+    assert form["client_id"] == flow.client_id and "client_secret" not in form, form
+    assert form["resource"] == server.url, form
+    assert form["code_verifier"].startswith("<"), form  # sent (its length, not its value, logged)
+
+
+def check_mcp_result(flow: Flow, server: McpServer) -> dict[str, Any]:
+    """tools/list and tools/call went through; the claims the server saw (the tool's answer)
+    and those of the SDK's token agree, `aud` contains the server's URL; the token's claims."""
+    result = flow.result
+    assert [tool["name"] for tool in result["tools"]] == ["whoami"], result
+    assert result["server"]["name"] == "e2e-mcp-server", result
+    [content] = result["call"]["content"]
+    seen_by_server = json.loads(content["text"])
+    assert result["tokens"]["token_type"].lower() == "bearer", result["tokens"]
+    claims: dict[str, Any] = jwt.decode(flow.access_token, options={"verify_signature": False})
+    aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    assert server.url in aud, claims
+    assert claims["iss"] == server.edge.issuer and claims["azp"] == flow.client_id, claims
+    assert seen_by_server["sub"] == claims["sub"] and seen_by_server["aud"] == claims["aud"]
+    accepted = [s for s in server.seen if s.claims is not None]
+    assert {s.method for s in accepted} >= {"initialize", "tools/list", "tools/call"}, server.seen
+    return claims
+
+
+async def check_refused(server: McpServer, token: str | None, why: str) -> None:
+    """401 with the challenge that sends a client to the server's metadata."""
+    status, body, challenge = await server.call(token)
+    assert status == 401, (why, status, body)
+    assert challenge.startswith(f'Bearer resource_metadata="{server.metadata_url}"'), challenge
+    if token is not None:
+        assert body["error"] == "invalid_token" and 'error="invalid_token"' in challenge, why
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
