@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from authorize_service.client_id_metadata import fetcher as fetcher_module
 from authorize_service.client_id_metadata.addresses import (
     checked_addresses,
     is_public_address,
@@ -169,7 +168,7 @@ async def test_refused_host_gets_no_connector(
     """The guard runs before any connector exists: nothing is connected anywhere. Another
     host's relaxation (CIMD_PRIVATE_HOSTS) does not apply."""
     ConnectorSpy.built.clear()
-    monkeypatch.setattr(fetcher_module.aiohttp, "TCPConnector", ConnectorSpy)
+    monkeypatch.setattr(aiohttp, "TCPConnector", ConnectorSpy)  # what the fetcher builds
     fetcher = DocumentFetcher(
         tls_context(None), frozenset({"client.test"}), resolve=resolver(answer)
     )
