@@ -10,9 +10,11 @@ except in the tests that show neither relaxation applies by default.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import jwt
@@ -365,6 +367,24 @@ async def test_slow_host_times_out_and_is_not_asked_again_at_once(
     await refused_at_authorize(browser, docs, docs.url("/other.json"), "did not answer")
     assert time.monotonic() - started < 0.5
     assert docs.hits[DOC] == 1 and docs.hits["/other.json"] == 0
+
+
+async def test_a_dead_port_does_not_block_the_hosts_other_origins(
+    env: AuthorizeEnv, browser: Browser, docs: DocumentServer
+) -> None:
+    """A failure of the server itself is remembered per origin (host and port) and tenant:
+    one request naming a closed port must not refuse the documents of a working one."""
+    await set_policy(env)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    good = docs.url(DOC)
+    docs.serve_json(DOC, document(good))
+    dead = good.replace(f":{urlsplit(good).port}/", f":{closed_port}/")
+    await refused_at_authorize(browser, docs, dead, "connect")
+    started, _ = await authorize(browser, good)
+    assert started.page is not None and "Sign in" in started.page, started
+    assert docs.hits[DOC] == 1
 
 
 async def test_redirect_is_not_followed(

@@ -6,13 +6,15 @@ clamped to the tenant's bounds (`client_id_metadata_min_cache_seconds` .. `_max_
 without caching headers is kept for the minimum. A lifetime of 0 is not stored.
 
 Failures are remembered briefly too (FAILURE_TTL), per tenant and URL, and failures of the host
-itself (timeouts, connections, TLS, addresses) for the whole host: the next requests are refused
-at once instead of each waiting on a slow host. §5.2's "MUST NOT cache error responses" is kept
-in what matters: an error answer or invalid document is never used as client metadata; all a
-failure entry does is say "refused, try again shortly" without fetching.
+itself (timeouts, connections, TLS, addresses) for the whole origin (host and port) within the
+tenant: the next requests are refused at once instead of each waiting on a slow host, and one
+request naming a dead port cannot block another port's or another tenant's documents.
+§5.2's "MUST NOT cache error responses" is kept in what matters: an error answer or invalid
+document is never used as client metadata; all a failure entry does is say "refused, try again
+shortly" without fetching.
 
 Keys: `{REDIS_PREFIX}cimd:doc:{tenant}:{sha256(url)}`, `…cimd:fail:{tenant}:{sha256(url)}`,
-`…cimd:host:{host}`.
+`…cimd:host:{tenant}:{host}:{port}`.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class DocumentCache(RedisStore):
         failure, host_failure, document = await self._redis.mget(
             [
                 self.key("fail", tenant_id, digest),
-                self.key("host", host),
+                self.key("host", tenant_id, host),
                 self.key("doc", tenant_id, digest),
             ]
         )
@@ -126,5 +128,5 @@ class DocumentCache(RedisStore):
         pipe.set(self.key("fail", tenant_id, _digest(url)), message, ex=FAILURE_TTL)
         pipe.delete(self.key("doc", tenant_id, _digest(url)))
         if host_wide:
-            pipe.set(self.key("host", host), message, ex=FAILURE_TTL)
+            pipe.set(self.key("host", tenant_id, host), message, ex=FAILURE_TTL)
         await pipe.execute()

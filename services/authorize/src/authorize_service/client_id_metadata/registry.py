@@ -42,7 +42,7 @@ class ClientIdMetadata:
 
         Raises MetadataDocumentError (remembered for FAILURE_TTL seconds when it comes from the
         fetch or the document)."""
-        cached = await self.cache.lookup(tenant_id, url.url, url.host)
+        cached = await self.cache.lookup(tenant_id, url.url, url.origin)
         if cached is not None and cached.failure is not None:
             raise MetadataDocumentError(cached.failure)
         if cached is not None and cached.document is not None:
@@ -59,7 +59,7 @@ class ClientIdMetadata:
                 extra={"tenant_id": tenant_id, "url": url.url, "reason": exc.detail},
             )
             await self.cache.keep_failure(
-                tenant_id, url.url, url.host, exc.detail, host_wide=host_wide
+                tenant_id, url.url, url.origin, exc.detail, host_wide=host_wide
             )
             raise
         seconds = cache_seconds(

@@ -30,6 +30,11 @@ class ClientIdUrl:
     def connects_to(self) -> tuple[str, int]:
         return self.host, self.port
 
+    @property
+    def origin(self) -> str:
+        """`host:port`, what a failure of the server itself is remembered under."""
+        return f"{self.host}:{self.port}"
+
 
 def looks_like_document_url(client_id: str) -> bool:
     """Whether `client_id` claims to be a Client Identifier URL (starts with `https://`, any
