@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -22,10 +23,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKING = ROOT / "deploy" / "local" / "backing.sh"
-TEMPLATE = ROOT / "deploy" / "nginx" / "gateway.conf.template"
+GATEWAY_DEFINITION = ROOT / "deploy" / "nginx" / "gateway.py"
 SERVICES = ("tenant-settings", "authorize", "registration")
 
 
@@ -59,6 +61,19 @@ def key_encryption_key(config: StackConfig) -> str:
         path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def load_gateway_definition() -> ModuleType:
+    """deploy/nginx/gateway.py, the one definition of the gateway (a script, not a package)."""
+    name = "dcr_gateway_definition"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, GATEWAY_DEFINITION)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before running it: its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def wait_http(url: str, seconds: float, host: str | None = None) -> bool:
@@ -100,20 +115,22 @@ class Stack:
         self.processes.append((instance, process))
 
     def render_gateway(self) -> Path:
-        servers = " ".join(f"server 127.0.0.1:{p};" for p in self.config.replica_ports())
-        text = TEMPLATE.read_text()
-        for name, value in {
-            "@STATE@": str(self.config.state),
-            "@GATEWAY_PORT@": str(self.config.gateway_port),
-            "@REGISTRATION_SERVERS@": servers,
-            "@AUTHORIZE_PORT@": str(self.config.ports["authorize"]),
-            "@TENANT_SETTINGS_PORT@": str(self.config.ports["tenant-settings"]),
-        }.items():
-            text = text.replace(name, value)
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (self.config.state / "nginx" / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-        path = self.config.state / "nginx" / "gateway.conf"
-        path.write_text(text)
+        """The gateway's configuration for this stack, rendered from deploy/nginx/gateway.py
+        (the routes compose and Kubernetes use too) into the nginx prefix folder, where the
+        pid file and temporary folders go as well."""
+        gateway = load_gateway_definition()
+        target = gateway.local_target(
+            self.config.gateway_port,
+            {
+                "registration": self.config.replica_ports(),
+                "authorize": [self.config.ports["authorize"]],
+                "tenant-settings": [self.config.ports["tenant-settings"]],
+            },
+        )
+        prefix = self.config.state / "nginx"
+        prefix.mkdir(parents=True, exist_ok=True)
+        path = prefix / "gateway.conf"
+        path.write_text(gateway.render(target))
         return path
 
     def start_gateway(self) -> None:
