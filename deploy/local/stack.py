@@ -207,6 +207,14 @@ def demo_tenant(config: StackConfig) -> dict[str, str]:
     creds_file = config.state / "demo-tenant.json"
     env = dict(os.environ)
     env.update(config.env)
+    # A key made just now cannot open keys sealed before: then the database's tenant is not
+    # this checkout's (another checkout's backing services on the same ports, or a wiped
+    # .local/), and renewing its secret would only lock the other one out.
+    kek_is_new = not (
+        (config.state / "key-encryption-key").exists()
+        or config.env.get("KEY_ENCRYPTION_KEY")
+        or os.environ.get("KEY_ENCRYPTION_KEY")
+    )
     env["KEY_ENCRYPTION_KEY"] = key_encryption_key(config)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -225,6 +233,15 @@ def demo_tenant(config: StackConfig) -> dict[str, str]:
         raise RuntimeError(f"creating the demo tenant failed: {result.stderr.strip()}")
     elif creds_file.exists():
         say("demo tenant 'localhost' already exists")
+    elif kek_is_new:
+        (config.state / "key-encryption-key").unlink()  # still new on the next try
+        raise RuntimeError(
+            "the database already holds a tenant 'localhost' that this checkout did not create "
+            "(its signing keys were sealed with another KEY_ENCRYPTION_KEY). Another checkout's "
+            "backing services probably answer on the default ports: run this one on its own, "
+            "e.g. REDIS_PORT=6390 RABBITMQ_PORT=5690 MONGODB_PORT=27090 GATEWAY_PORT=8090 "
+            "make run"
+        )
     else:
         result = cli("rotate-management-secret", "--domain", "localhost")
         if result.returncode != 0:

@@ -543,6 +543,8 @@ async def test_login_throttle_and_same_answer_for_unknown_email(
         wrong = await browser.login(landing, EMAIL, "not-the-password")
     blocked = await browser.login(landing, EMAIL)  # right password, but throttled
     assert blocked.status == 429 and blocked.url is None
+    assert blocked.response is not None
+    assert 0 < int(blocked.response.headers["Retry-After"]) <= 900
 
 
 async def test_pages_escape_client_metadata_and_send_security_headers(

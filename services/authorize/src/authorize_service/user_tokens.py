@@ -116,12 +116,14 @@ async def _access_token(request: web.Request, key: SigningKey, grant: UserGrant)
         grant_type=None,
         jti=f"{grant.grant_id}.{secrets.token_urlsafe(12)}",
     )
-    return {
+    body: dict[str, Any] = {
         "access_token": token.token,
         "token_type": "Bearer",
         "expires_in": token.expires_in,
-        "scope": token.scope,
     }
+    if token.scope:  # RFC 6749 §5.1: optional; an empty one says nothing
+        body["scope"] = token.scope
+    return body
 
 
 async def _refresh_token(request: web.Request, grant: UserGrant) -> str:

@@ -138,10 +138,11 @@ def check_redirect_uri(client: RegisteredClient, redirect_uri: str) -> str:
     """Exact match against a registered URI; any port on loopback for native apps only
     (RFC 6749 §3.1.2.3, RFC 8252 §7.3, `oidc_common.redirect_uris`)."""
     if not redirect_uri_matches(client.redirect_uris, redirect_uri, client.application_type):
+        shown = redirect_uri if len(redirect_uri) <= 200 else redirect_uri[:200] + "..."
         raise PageError(
             "Invalid redirect URI",
-            "The redirect_uri is not one this application registered, so you cannot be sent "
-            "back to it.",
+            f"The redirect_uri {shown} is not one this application registered (compared "
+            "exactly: scheme, host, port, path and query), so you cannot be sent back to it.",
         )
     return redirect_uri
 

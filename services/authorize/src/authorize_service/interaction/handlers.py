@@ -133,15 +133,19 @@ async def submit_login(request: web.Request) -> web.Response:
     email, password = form.get("email", "")[:MAX_FIELD], form.get("password", "")[:MAX_FIELD]
     tenant_id, client_ip = request[TENANT].id, request[ORIGIN].client_ip
     throttle = request.app[LOGIN_THROTTLE]
-    if not await throttle.attempt(tenant_id, email, client_ip):
-        return await _login_page(
+    wait = await throttle.attempt(tenant_id, email, client_ip)
+    if wait:
+        minutes = (wait + 59) // 60
+        page = await _login_page(
             request,
             interaction,
             client,
             email=email,
             status=429,
-            message="Too many failed attempts. Wait a few minutes and try again.",
+            message=f"Too many failed attempts. Try again in {minutes} minute(s).",
         )
+        page.headers["Retry-After"] = str(wait)
+        return page
     user = None
     if email and password:
         user = await authenticate_user(

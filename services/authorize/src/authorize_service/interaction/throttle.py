@@ -30,15 +30,26 @@ class LoginThrottle(RedisStore):
             self.key(tenant_id, "ip", client_key(client_ip)),  # an IPv6 host holds a /64
         )
 
-    async def attempt(self, tenant_id: str, email: str, client_ip: str) -> bool:
-        """Count an attempt; False when the account or the address is over its limit."""
+    async def attempt(self, tenant_id: str, email: str, client_ip: str) -> int:
+        """Count an attempt. Returns 0 when it may proceed, else the seconds until the account
+        or the address is allowed again (for `Retry-After`)."""
         account_key, ip_key = self._keys(tenant_id, email, client_ip)
         pipe = self._redis.pipeline(transaction=True)
         for key in (account_key, ip_key):
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS, nx=True)
-        account, _, ip, _ = await pipe.execute()
-        return int(account) <= MAX_FAILURES_PER_ACCOUNT and int(ip) <= MAX_FAILURES_PER_IP
+        pipe.ttl(account_key)
+        pipe.ttl(ip_key)
+        account, _, ip, _, account_ttl, ip_ttl = await pipe.execute()
+        waits = [
+            max(int(ttl), 1)
+            for count, limit, ttl in (
+                (account, MAX_FAILURES_PER_ACCOUNT, account_ttl),
+                (ip, MAX_FAILURES_PER_IP, ip_ttl),
+            )
+            if int(count) > limit
+        ]
+        return max(waits, default=0)
 
     async def succeeded(self, tenant_id: str, email: str, client_ip: str) -> None:
         """A correct password: the account starts afresh, the address gets its count back."""
