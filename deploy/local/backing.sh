@@ -57,11 +57,20 @@ wait_for() { # name kind port seconds
 }
 
 start_redis() {
-    if $PROBE redis 127.0.0.1 "$REDIS_PORT"; then say "redis already answers on $REDIS_PORT, reusing it"; return; fi
+    if $PROBE redis 127.0.0.1 "$REDIS_PORT"; then
+        say "redis already answers on $REDIS_PORT, reusing it"
+        # The promises of shared/src/oidc_common/redis_client.py need the append-only file.
+        if command -v redis-cli >/dev/null &&
+            redis-cli -p "$REDIS_PORT" config get appendonly 2>/dev/null | grep -qx no; then
+            say "warning: that redis runs without its append-only file (deploy/local/redis.conf turns it on)"
+        fi
+        return
+    fi
     mkdir -p "$STATE/redis" "$RUN"
-    say "starting redis on 127.0.0.1:$REDIS_PORT"
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STATE/redis" --save "" \
-        --appendonly no --daemonize yes --pidfile "$RUN/redis.pid" \
+    say "starting redis on 127.0.0.1:$REDIS_PORT (append-only file in $STATE/redis)"
+    # Persistence settings in deploy/local/redis.conf; the rest is per machine.
+    redis-server "$ROOT/deploy/local/redis.conf" --port "$REDIS_PORT" --dir "$STATE/redis" \
+        --daemonize yes --pidfile "$RUN/redis.pid" \
         --logfile "$STATE/redis/redis.log" >/dev/null
     wait_for redis redis "$REDIS_PORT" 15 || fail "redis did not answer on $REDIS_PORT (see $STATE/redis/redis.log)"
 }

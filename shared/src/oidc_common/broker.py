@@ -3,6 +3,10 @@
 The connection is established in the background so a service starts (and reports itself
 not ready) while the broker is down; aio-pika's robust connection then reconnects by itself
 and restores channels, exchanges, queues and consumers.
+
+At shutdown `close` ends the consumers' channels first (RabbitMQ requeues what they had not
+acknowledged, for another replica), then the publishing channels, then the connection, each
+with a clean AMQP close handshake.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ class Broker:
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
         self._unconfirmed_exchange: AbstractRobustExchange | None = None
+        self._notify_channel: AbstractRobustChannel | None = None
+        # Channels handed out by `new_channel` (consumers), closed first at shutdown.
+        self._extra_channels: list[AbstractRobustChannel] = []
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscribers: list[Subscriber] = []
@@ -104,6 +111,7 @@ class Broker:
                 )
                 # Best-effort notifications skip the confirm round trip (and its CPU).
                 notify_channel = await connection.channel(publisher_confirms=False)
+                self._notify_channel = notify_channel
                 self._unconfirmed_exchange = await notify_channel.declare_exchange(
                     self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
                 )
@@ -114,6 +122,8 @@ class Broker:
             except Exception as exc:
                 log.warning("rabbitmq set-up failed, retrying", extra={"error": str(exc)})
                 self._channel = None
+                self._notify_channel = None
+                self._extra_channels.clear()
                 self._exchange = None
                 self._unconfirmed_exchange = None
                 with contextlib.suppress(Exception):
@@ -160,6 +170,7 @@ class Broker:
         if self._connection is None:
             raise BrokerUnavailable("rabbitmq is not connected")
         channel: AbstractRobustChannel = await self._connection.channel()
+        self._extra_channels.append(channel)
         await channel.set_qos(prefetch_count=prefetch)
         return channel
 
@@ -184,15 +195,24 @@ class Broker:
             await queue.bind(exchange, routing_key=key)
         return queue
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close consumer channels, then publishing channels, then the connection; each step
+        waits at most `timeout` seconds (a broker that is down cannot answer the handshake)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        publishing = [self._channel, self._notify_channel]
+        for channel in [*self._extra_channels, *publishing]:
+            if channel is not None and not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(channel.close(), timeout)
         if self._connection is not None:
             with contextlib.suppress(Exception):
-                await self._connection.close()
+                await asyncio.wait_for(self._connection.close(), timeout)
         self._connection = None
         self._channel = None
+        self._notify_channel = None
+        self._extra_channels.clear()
         self._exchange = None
         self._unconfirmed_exchange = None

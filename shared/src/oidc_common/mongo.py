@@ -3,16 +3,32 @@
 Only CRUD, unique/compound indexes and simple aggregations are used: the embedded test
 database (FerretDB) has no transactions, TTL indexes, change streams or `$lookup`.
 Every uniqueness rule of the model is backed by a unique index declared here.
+
+After the database restarts, the connections in PyMongo's pool are dead. PyMongo retries a
+read once by itself (`retryReads`, on by default) and clears the pool after any network
+error; its monitor, checking every `HEARTBEAT_MS`, clears it too when it finds the server
+gone. Writes are not retried without a replica set (retryable writes need sessions), so a
+write that meets a dead connection fails: `retry_once` runs an idempotent write a second time
+after such a failure. A write that is not idempotent as it stands must be made so first (a
+fixed `_id`, a version condition) or not be retried.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import (
+    AutoReconnect,
+    DuplicateKeyError,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +111,65 @@ INDEXES: Mapping[str, list[IndexModel]] = {
 }
 
 
+T = TypeVar("T")
+
+# PyMongo's monitor checks the server this often (the least it allows; the default is 10 s).
+# A failed check clears the pool, so after an outage longer than this the first requests
+# find fresh connections instead of dead ones; one small `hello` per process and interval.
+HEARTBEAT_MS = 500
+
+
 def open_client(url: str, timeout_ms: int = 3000) -> AsyncMongoClient[Document]:
     # Short server-selection timeout: a request must fail fast (and closed) when the
     # database is down rather than hang for PyMongo's default 30 s.
     return AsyncMongoClient(
-        url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
+        url,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        heartbeatFrequencyMS=HEARTBEAT_MS,
+        tz_aware=True,
     )
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """A connection failed under an operation (`AutoReconnect`: closed, reset), as after a
+    database restart, rather than the database being unreachable (no server to select) or
+    slow (a timeout: the operation may still be running, and retrying would double the wait)."""
+    return isinstance(exc, AutoReconnect) and not isinstance(
+        exc, NetworkTimeout | ServerSelectionTimeoutError
+    )
+
+
+async def retry_once(operation: Callable[[], Awaitable[T]]) -> T:
+    """`operation()`, run once more if its connection was lost (`is_lost_connection`).
+
+    Only for an operation that is idempotent: the first attempt may have been applied
+    before the connection broke. Any other error, or a second failure, propagates.
+    """
+    try:
+        return await operation()
+    except AutoReconnect as exc:
+        if not is_lost_connection(exc):
+            raise
+        log.info("mongodb connection lost, retrying once", extra={"error": str(exc)})
+        return await operation()
+
+
+async def insert_idempotent(collection: AsyncCollection[Document], doc: Document) -> None:
+    """Insert `doc`, again once if the connection was lost; on that second attempt a
+    duplicate-key error means the first one had stored it.
+
+    Only where `doc["_id"]` is fresh (random) and `_id` is the collection's only unique
+    index: FerretDB's duplicate-key errors do not say which index refused the document.
+    """
+    try:
+        await collection.insert_one(doc)
+    except AutoReconnect as exc:
+        if not is_lost_connection(exc):
+            raise
+        log.info("mongodb connection lost, inserting again", extra={"error": str(exc)})
+        with contextlib.suppress(DuplicateKeyError):
+            await collection.insert_one(doc)
 
 
 async def ensure_indexes(db: AsyncDatabase[Document], collections: Iterable[str]) -> None:

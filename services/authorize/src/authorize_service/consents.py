@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from oidc_common.mongo import Collections, Document
+from oidc_common.mongo import Collections, Document, retry_once
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,6 @@ async def remember_consent(
             break
     else:
         grants.append({"audience": key.audience, "scopes": sorted(set(scopes))})
-    await collection.update_one(
-        key.document_filter(),
-        {"$set": {"grants": grants, "updated_at": dt.datetime.now(dt.UTC)}},
-        upsert=True,
-    )
+    update = {"$set": {"grants": grants, "updated_at": dt.datetime.now(dt.UTC)}}
+    # The same upsert twice leaves the same document: safe to retry after a lost connection.
+    await retry_once(lambda: collection.update_one(key.document_filter(), update, upsert=True))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
-from oidc_common.mongo import Collections, Document
+from oidc_common.mongo import Collections, Document, insert_idempotent, retry_once
 
 from .redis_store import RedisStore
 
@@ -61,7 +61,10 @@ class RefreshTokens(RedisStore):
         token = secrets.token_urlsafe(32)
         now = dt.datetime.now(dt.UTC)
         expires_at = now + REFRESH_TOKEN_TTL
-        await self._tokens.insert_one(
+        # The `_id` is the hash of a fresh random token: safe to insert again (see
+        # insert_idempotent) after the database restarted under the first attempt.
+        await insert_idempotent(
+            self._tokens,
             {
                 "_id": _hash(token),
                 "tenant_id": grant.tenant_id,
@@ -75,7 +78,7 @@ class RefreshTokens(RedisStore):
                 "expires_at": expires_at,
                 "used_at": None,
                 "revoked_at": None,
-            }
+            },
         )
         return token, expires_at
 
@@ -117,18 +120,25 @@ class RefreshTokens(RedisStore):
         if not await self._redis.set(self.key(key["_id"]), "1", nx=True, ex=ttl):
             await self.revoke_family(family_id)  # another request used it in between: a replay
             return Rotation(None, family_id)
-        await self._tokens.update_one(key, {"$set": {"used_at": dt.datetime.now(dt.UTC)}})
+        used_at = dt.datetime.now(dt.UTC)
+        await retry_once(lambda: self._tokens.update_one(key, {"$set": {"used_at": used_at}}))
         return Rotation(grant)
 
     async def revoke_family(self, family_id: str) -> None:
-        await self._tokens.update_many(
-            {"family_id": family_id, "revoked_at": None},
-            {"$set": {"revoked_at": dt.datetime.now(dt.UTC)}},
+        # Idempotent: a second run finds nothing left unrevoked.
+        revoked_at = dt.datetime.now(dt.UTC)
+        await retry_once(
+            lambda: self._tokens.update_many(
+                {"family_id": family_id, "revoked_at": None}, {"$set": {"revoked_at": revoked_at}}
+            )
         )
 
     async def revoke_user(self, tenant_id: str, user_id: str) -> None:
         """Revoke every refresh token of a user (the user was deleted)."""
-        await self._tokens.update_many(
-            {"tenant_id": tenant_id, "user_id": user_id, "revoked_at": None},
-            {"$set": {"revoked_at": dt.datetime.now(dt.UTC)}},
+        revoked_at = dt.datetime.now(dt.UTC)
+        await retry_once(
+            lambda: self._tokens.update_many(
+                {"tenant_id": tenant_id, "user_id": user_id, "revoked_at": None},
+                {"$set": {"revoked_at": revoked_at}},
+            )
         )

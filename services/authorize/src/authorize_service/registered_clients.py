@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from oidc_common.mongo import Collections, Document
+from oidc_common.mongo import Collections, Document, retry_once
 
 PUBLIC_METHOD = "none"
 
@@ -98,9 +98,14 @@ async def record_client_use(db: AsyncDatabase[Document], tenant_id: str, client_
 
     Returns False when the client was reaped or deleted meanwhile: nothing may be issued.
     """
-    result = await db[Collections.CLIENTS].update_one(
-        {"_id": client_id, "tenant_id": tenant_id, "reaped_at": None},
-        {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}},
+    used_at = dt.datetime.now(dt.UTC)
+    # Idempotent ($set; `matched_count` the same the second time): retried after a lost
+    # connection.
+    result = await retry_once(
+        lambda: db[Collections.CLIENTS].update_one(
+            {"_id": client_id, "tenant_id": tenant_id, "reaped_at": None},
+            {"$set": {"last_used_at": used_at}},
+        )
     )
     return result.matched_count == 1
 
@@ -109,7 +114,9 @@ async def extend_refresh_token_life(
     db: AsyncDatabase[Document], tenant_id: str, client_id: str, until: dt.datetime
 ) -> None:
     """Tell the reaper the client's users hold a refresh token valid until `until`."""
-    await db[Collections.CLIENTS].update_one(
-        {"_id": client_id, "tenant_id": tenant_id},
-        {"$max": {"refresh_tokens_live_until": until}},
+    await retry_once(
+        lambda: db[Collections.CLIENTS].update_one(
+            {"_id": client_id, "tenant_id": tenant_id},
+            {"$max": {"refresh_tokens_live_until": until}},
+        )
     )

@@ -5,6 +5,10 @@ update (no transaction needed); the flag is cleared only once the event for that
 version was confirmed by the broker. Writers hold the per-tenant lock of the publisher
 (FerretDB's conditional updates are not atomic); the `version` condition stays as a second
 guard that real MongoDB enforces atomically.
+
+Both writes survive a lost connection (the database restarted under them): the version
+condition makes each idempotent, so `update` re-reads and either finds its own write applied
+or tries again, and `mark_published` simply runs again.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect
 
-from oidc_common.mongo import Collections, Document
+from oidc_common.mongo import Collections, Document, is_lost_connection, retry_once
 
 from .patch import apply_patch
 
@@ -62,33 +67,48 @@ class SettingsRepository:
     async def update(
         self, tenant_id: str, patch: Any, attempts: int = 20
     ) -> tuple[StoredSettings, bool]:
-        """Apply `patch`; returns the stored settings and whether anything changed."""
+        """Apply `patch`; returns the stored settings and whether anything changed.
+
+        The caller holds the tenant's lock. Raises SettingsNotFound, SettingsValidationError
+        (a bad patch), ConcurrentUpdate, or PyMongo's errors while the database is down."""
+        connection_lost = False
         for _ in range(attempts):
             current = await self.get(tenant_id)
             merged = apply_patch(current.settings, patch)
             if merged == current.settings:
                 return current, False
-            doc = await self._collection.find_one_and_update(
-                {"_id": tenant_id, "version": current.version},
-                {
-                    "$set": {
-                        "settings": merged,
-                        "version": current.version + 1,
-                        "pending_publish": True,
-                        "updated_at": dt.datetime.now(dt.UTC),
-                    }
-                },
-                return_document=ReturnDocument.AFTER,
-            )
+            try:
+                doc = await self._collection.find_one_and_update(
+                    {"_id": tenant_id, "version": current.version},
+                    {
+                        "$set": {
+                            "settings": merged,
+                            "version": current.version + 1,
+                            "pending_publish": True,
+                            "updated_at": dt.datetime.now(dt.UTC),
+                        }
+                    },
+                    return_document=ReturnDocument.AFTER,
+                )
+            except AutoReconnect as exc:
+                if connection_lost or not is_lost_connection(exc):
+                    raise
+                connection_lost = True  # once: a second loss is an outage, answered 503
+                after = await self.get(tenant_id)
+                if after.version == current.version + 1 and after.settings == merged:
+                    return after, True  # it was applied before the connection broke
+                continue  # not applied: the next round re-reads and writes again
             if doc is not None:
                 return StoredSettings.from_doc(doc), True
         raise ConcurrentUpdate(tenant_id)
 
     async def mark_published(self, tenant_id: str, version: int) -> None:
-        # Only clears the flag if no newer version was stored meanwhile.
-        await self._collection.update_one(
-            {"_id": tenant_id, "version": version},
-            {"$set": {"pending_publish": False, "published_version": version}},
+        # Only clears the flag if no newer version was stored meanwhile; idempotent.
+        await retry_once(
+            lambda: self._collection.update_one(
+                {"_id": tenant_id, "version": version},
+                {"$set": {"pending_publish": False, "published_version": version}},
+            )
         )
 
     async def pending(self, limit: int = 100) -> list[StoredSettings]:
