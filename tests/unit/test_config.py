@@ -19,9 +19,12 @@ def test_to_env_round_trips_through_from_env() -> None:
             "ACCESS_LOG": "0",
             "INSTANCE_ID": "r7",
             "REAP_INTERVAL_SECONDS": "30",
+            "SHUTDOWN_DRAIN_SECONDS": "0.5",
+            "SHUTDOWN_GRACE_SECONDS": "12",
         },
     )
     assert original.reap_interval_seconds == 30
+    assert (original.shutdown_drain_seconds, original.shutdown_grace_seconds) == (0.5, 12.0)
     assert Settings.from_env("registration", original.to_env()) == original
 
 
@@ -35,6 +38,10 @@ def test_to_env_round_trips_through_from_env() -> None:
         ("ACCESS_TOKEN_TTL", "5"),
         ("REAP_INTERVAL_SECONDS", "0"),
         ("REAP_INTERVAL_SECONDS", "often"),
+        ("SHUTDOWN_DRAIN_SECONDS", "-1"),
+        ("SHUTDOWN_DRAIN_SECONDS", "nan"),
+        ("SHUTDOWN_GRACE_SECONDS", "0"),
+        ("SHUTDOWN_GRACE_SECONDS", "soon"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(name: str, value: str) -> None:

@@ -38,6 +38,16 @@ def _parse_int(name: str, raw: str, minimum: int, maximum: int) -> int:
     return value
 
 
+def _parse_seconds(name: str, raw: str, minimum: float, maximum: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {raw!r} is not a number of seconds") from exc
+    if not minimum <= value <= maximum:  # also refuses nan and inf
+        raise ConfigError(f"{name}: {value} is outside {minimum:g}..{maximum:g}")
+    return value
+
+
 def _parse_host_names(raw: str) -> tuple[str, ...]:
     # Host names as a URI carries them (lowercase, no port); compared exactly.
     return tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
@@ -94,6 +104,12 @@ class Settings:
     # nothing by default.
     cimd_ca_file: str | None = None
     cimd_private_hosts: tuple[str, ...] = ()
+    # Graceful shutdown (oidc_common.service): after SIGTERM, /readyz answers 503 and the
+    # process keeps serving for `shutdown_drain_seconds` (so a load balancer that polls
+    # readiness stops sending first), then stops accepting and gives in-flight requests and
+    # the flush of pending writes and events `shutdown_grace_seconds` in all.
+    shutdown_drain_seconds: float = 5.0
+    shutdown_grace_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, service_name: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -136,6 +152,12 @@ class Settings:
             ),
             cimd_ca_file=env.get("CIMD_CA_FILE") or None,
             cimd_private_hosts=_parse_host_names(env.get("CIMD_PRIVATE_HOSTS", "")),
+            shutdown_drain_seconds=_parse_seconds(
+                "SHUTDOWN_DRAIN_SECONDS", env.get("SHUTDOWN_DRAIN_SECONDS", "5"), 0, 300
+            ),
+            shutdown_grace_seconds=_parse_seconds(
+                "SHUTDOWN_GRACE_SECONDS", env.get("SHUTDOWN_GRACE_SECONDS", "20"), 0.1, 3600
+            ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -160,6 +182,8 @@ class Settings:
             "ARGON2_PARALLELISM": str(self.argon2_parallelism),
             "CIMD_CA_FILE": self.cimd_ca_file or "",
             "CIMD_PRIVATE_HOSTS": ",".join(self.cimd_private_hosts),
+            "SHUTDOWN_DRAIN_SECONDS": repr(self.shutdown_drain_seconds),
+            "SHUTDOWN_GRACE_SECONDS": repr(self.shutdown_grace_seconds),
         }
         if self.key_encryption_key is not None:
             env["KEY_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(self.key_encryption_key).decode()

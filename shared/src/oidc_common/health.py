@@ -1,4 +1,5 @@
-"""`/healthz` (process alive), `/readyz` (dependencies reachable), `/metrics` (Prometheus)."""
+"""`/healthz` (process alive), `/readyz` (dependencies reachable and not shutting down),
+`/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,20 @@ def health_routes(
     checks: Callable[[], dict[str, Check]],
     metrics_text: Callable[[], bytes],
     timeout: float = 2.0,
+    draining: Callable[[], bool] = lambda: False,
 ) -> list[web.RouteDef]:
+    """The three routes. `/readyz` answers 503 `{"status": "draining"}` as soon as
+    `draining()` is true (the process got SIGTERM), before asking any dependency, so a load
+    balancer stops sending to it while it still serves; `/healthz` stays 200 until exit."""
+
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
+        if draining():
+            return json_response(
+                {"status": "draining"}, status=503, headers={"Cache-Control": "no-store"}
+            )
         named = checks()
         results = await asyncio.gather(*(_run_check(c, timeout) for c in named.values()))
         status = {name: "up" if ok else "down" for name, ok in zip(named, results, strict=True)}

@@ -1,8 +1,25 @@
-"""The application factory every service starts from.
+"""The application factory every service starts from, and its life cycle.
 
 Connections are opened and closed with the aiohttp application lifecycle and stored under
 typed keys; nothing connects at import time. A service adds its own routes, cleanup contexts
 and broker subscribers on top of what this returns.
+
+Graceful shutdown (`run`), built on `web.run_app`'s own:
+
+1. SIGTERM: `/readyz` answers 503 at once; the process keeps serving for
+   `SHUTDOWN_DRAIN_SECONDS`, so a load balancer polling readiness (Kubernetes) takes it out
+   of rotation before it stops listening. Every answer given meanwhile carries
+   `Connection: close`, so a proxy keeping connections alive (the nginx gateway) drops them
+   one by one after a complete answer, not by finding them closed under a new request.
+2. Then aiohttp's graceful exit: the listening socket closes (a proxy's new connections are
+   refused, which it retries on another replica even for a POST), idle connections close,
+   in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`.
+3. The cleanup contexts run in reverse order of registration: each service flushes what it
+   holds (registration: the batched inserts and the client events; tenant-settings: one
+   last outbox pass), bounded by what remains of the grace period (`Shutdown.remaining`),
+   then the broker channels and connection, Redis and MongoDB are closed. The process exits 0.
+
+A second SIGTERM skips the rest of the drain; SIGINT (Ctrl-C) skips it too.
 """
 
 from __future__ import annotations
@@ -11,10 +28,14 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import NoReturn
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
+from aiohttp.web_runner import GracefulExit
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
@@ -26,6 +47,7 @@ from .health import Check, health_routes, prometheus_text
 from .logs import request_id_middleware
 from .metrics import RequestMetrics
 from .mongo import Document, ensure_indexes, open_client, ping
+from .redis_client import open_redis
 from .tenancy import TenantDirectory, tenant_middleware
 
 log = logging.getLogger(__name__)
@@ -37,6 +59,46 @@ REDIS: web.AppKey[Redis] = web.AppKey("redis")
 BROKER = web.AppKey("broker", Broker)
 TENANTS = web.AppKey("tenants", TenantDirectory)
 METRICS = web.AppKey("metrics", RequestMetrics)
+
+
+class Shutdown:
+    """Where this process stands in its shutdown (all times in seconds, monotonic clock).
+
+    `draining` turns true at SIGTERM (or when the server stops, whichever comes first) and
+    stays true; `deadline` is set when the server stops accepting: the end of the grace
+    period that in-flight requests and the flushes after them share.
+    """
+
+    def __init__(self, drain_seconds: float, grace_seconds: float) -> None:
+        self.drain_seconds = drain_seconds
+        self.grace_seconds = grace_seconds
+        self.draining = False
+        self.signalled_at: float | None = None
+        self.deadline: float | None = None
+
+    def begin_drain(self) -> bool:
+        """Enter the drain; True the first time only."""
+        if self.draining:
+            return False
+        self.draining = True
+        self.signalled_at = time.monotonic()
+        return True
+
+    def begin_stop(self) -> None:
+        """The server stopped accepting: the grace period starts now."""
+        self.draining = True
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.grace_seconds
+
+    def remaining(self, floor: float = 1.0) -> float:
+        """Seconds left of the grace period, at least `floor` (a flush that finds the grace
+        spent by slow requests still gets a short chance), the whole period before it began."""
+        if self.deadline is None:
+            return max(floor, self.grace_seconds)
+        return max(floor, self.deadline - time.monotonic())
+
+
+SHUTDOWN = web.AppKey("shutdown", Shutdown)
 
 # Registration bodies are small JSON documents; anything larger is refused before parsing.
 DEFAULT_MAX_BODY = 64 * 1024
@@ -82,11 +144,45 @@ def create_service_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    app[SHUTDOWN] = Shutdown(settings.shutdown_drain_seconds, settings.shutdown_grace_seconds)
     app.cleanup_ctx.append(_connections(settings, list(owned_collections)))
+    app.on_response_prepare.append(_close_while_draining)
+    app.on_shutdown.append(_stop_accepting)
     app.add_routes(
-        health_routes(lambda: _readiness_checks(app), lambda: prometheus_text(metrics.registry))
+        health_routes(
+            lambda: _readiness_checks(app),
+            lambda: prometheus_text(metrics.registry),
+            draining=lambda: app[SHUTDOWN].draining,
+        )
     )
     return app
+
+
+async def _close_while_draining(request: web.Request, response: web.StreamResponse) -> None:
+    # `Connection: close`: the proxy does not reuse this connection, so it never sends a
+    # request on a connection this process is about to close. The header is set by hand:
+    # aiohttp computed its own headers before this hook, `force_close` alone would close
+    # the connection without saying so.
+    if request.app[SHUTDOWN].draining:
+        response.force_close()
+        response.headers[hdrs.CONNECTION] = "close"
+
+
+async def _stop_accepting(app: web.Application) -> None:
+    # aiohttp's on_shutdown: the listening socket is closed, idle connections too; what
+    # follows is bounded by the grace period.
+    shutdown = app[SHUTDOWN]
+    shutdown.begin_stop()
+    log.info("stopped accepting; finishing in-flight requests", extra=_timing(shutdown))
+
+
+def _timing(shutdown: Shutdown) -> dict[str, float]:
+    if shutdown.signalled_at is None:
+        return {"grace_seconds": shutdown.grace_seconds}
+    return {
+        "seconds_since_sigterm": round(time.monotonic() - shutdown.signalled_at, 3),
+        "grace_seconds": shutdown.grace_seconds,
+    }
 
 
 def _connections(
@@ -98,12 +194,7 @@ def _connections(
     async def connections(app: web.Application) -> AsyncIterator[None]:
         client = open_client(settings.mongodb_url)
         db = client[settings.mongodb_database]
-        redis = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            health_check_interval=30,
-        )
+        redis = open_redis(settings.redis_url)
         broker = Broker(settings.rabbitmq_url, settings.events_exchange)
         app[MONGO_CLIENT] = client
         app[DB] = db
@@ -116,9 +207,13 @@ def _connections(
         indexes.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await indexes
-        await broker.close()
-        await redis.aclose()
-        await client.close()
+        # The services' own cleanups (registered after this one) ran first: nothing is left
+        # to publish or write. Closing cannot fail the exit.
+        await broker.close(timeout=app[SHUTDOWN].remaining())
+        with contextlib.suppress(Exception):
+            await redis.aclose()
+        with contextlib.suppress(Exception):
+            await client.close()
 
     return connections
 
@@ -147,14 +242,44 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
+def _graceful_exit() -> NoReturn:
+    # What aiohttp's own SIGTERM handler raises: `run_app` catches it and runs the graceful
+    # part of the shutdown (stop accepting, wait for in-flight requests, cleanup contexts).
+    raise GracefulExit
+
+
+async def _drain_on_sigterm(app: web.Application) -> None:
+    """Replace aiohttp's SIGTERM handler (installed just before the start-up hooks run) with
+    one that drains first and then hands over to aiohttp's graceful exit."""
+    loop = asyncio.get_running_loop()
+    shutdown = app[SHUTDOWN]
+
+    def on_sigterm() -> None:
+        if shutdown.begin_drain():
+            log.info("SIGTERM: draining (not ready)", extra={"seconds": shutdown.drain_seconds})
+            # Raised from a loop callback, like aiohttp's own handler raises it.
+            loop.call_later(shutdown.drain_seconds, _graceful_exit)
+        else:
+            log.info("SIGTERM again: stopping without waiting for the drain")
+            _graceful_exit()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+
+
 def run(app: web.Application, settings: Settings) -> None:
+    """Serve `app` until SIGTERM or SIGINT, then shut down gracefully (module docstring);
+    returns normally (exit status 0) once everything is flushed and closed."""
     app.on_startup.append(_freeze_startup_objects)
+    app.on_startup.append(_drain_on_sigterm)
     web.run_app(
         app,
         host=settings.bind_host,
         port=settings.port,
         access_log=None,
+        # In-flight requests get the grace period; the flushes after them what is left of it.
+        shutdown_timeout=settings.shutdown_grace_seconds,
         print=lambda *_: log.info(
             "listening", extra={"host": settings.bind_host, "port": settings.port}
         ),
     )
+    log.info("shut down", extra=_timing(app[SHUTDOWN]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from aiohttp import web
 from oidc_common.config import Settings
 from oidc_common.management_auth import setup_management_auth
 from oidc_common.mongo import Collections
-from oidc_common.service import BROKER, DB, METRICS, REDIS, SETTINGS, create_service_app
+from oidc_common.service import BROKER, DB, METRICS, REDIS, SETTINGS, SHUTDOWN, create_service_app
 from oidc_common.settings_cache import SettingsCache
 
 from .abuse.admission import Admitter
@@ -41,6 +42,8 @@ from .settings_gate import RegistrationGate
 
 OWNED_COLLECTIONS = (Collections.CLIENTS,)
 
+log = logging.getLogger(__name__)
+
 
 async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
@@ -64,10 +67,15 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     await app[BROKER].subscribe(consumer.subscribe)
     reaping = asyncio.create_task(app[REAPER].run_forever(settings.reap_interval_seconds))
     yield
+    # Shutdown, after the in-flight requests: what they queued is written, then announced,
+    # while the database and the broker are still open (their cleanup runs after this one).
     reaping.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reaping
-    await events.drain()
+    shutdown = app[SHUTDOWN]
+    if not await clients.drain(shutdown.remaining()):
+        log.warning("client inserts still queued at shutdown")
+    await events.drain(shutdown.remaining())
 
 
 def routes() -> list[web.RouteDef]:

@@ -11,7 +11,7 @@ from aiohttp import web
 from oidc_common.config import Settings
 from oidc_common.management_auth import setup_management_auth
 from oidc_common.mongo import Collections
-from oidc_common.service import BROKER, DB, REDIS, SETTINGS, create_service_app
+from oidc_common.service import BROKER, DB, REDIS, SETTINGS, SHUTDOWN, create_service_app
 
 from .handlers import routes
 from .publisher import SettingsPublisher
@@ -31,6 +31,11 @@ async def _settings_context(app: web.Application) -> AsyncIterator[None]:
     recovery.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await recovery
+    # Shutdown, after the in-flight PATCHes: one last pass publishes any change still
+    # flagged (its PATCH found the broker down), while the broker is open. What it cannot
+    # publish stays flagged in MongoDB for the next process: nothing is lost either way.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(publisher.publish_pending(), app[SHUTDOWN].remaining())
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -79,6 +79,10 @@ class ClientRepository:
     async def insert(self, doc: Document) -> None:
         await self._batcher.insert(doc)
 
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for inserts still queued (shutdown); True if none is."""
+        return await self._batcher.drain(timeout)
+
     async def get(self, tenant_id: str, client_id: str) -> Document | None:
         return await self._clients.find_one({"_id": client_id, "tenant_id": tenant_id})
 
