@@ -12,6 +12,7 @@ BACKING_ENV = eval "$$($(BACKING) env)"
 
 help:
 	@echo "make run      start backing services, the three services and the gateway on :8080"
+	@echo "             (REGISTRATION_REPLICAS=3: three registration processes behind the gateway)"
 	@echo "make test     install (and chromium for the browser tests), start backing services, lint, pytest"
 	@echo "make stop     stop everything 'make run' or 'make test' started"
 	@echo "make lint     ruff + mypy"
@@ -56,8 +57,11 @@ test: install backing browser mcp-client lint
 	@echo "[make] pytest"
 	@$(BACKING_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
 
+# `make run REGISTRATION_REPLICAS=3`: three registration processes behind the gateway.
+REGISTRATION_REPLICAS ?= 1
+GATEWAY_PORT ?= 8080
 run: install
-	@$(PY) deploy/local/stack.py run
+	@REGISTRATION_REPLICAS=$(REGISTRATION_REPLICAS) GATEWAY_PORT=$(GATEWAY_PORT) $(PY) deploy/local/stack.py run
 
 stop:
 	@python3 deploy/local/stack.py stop

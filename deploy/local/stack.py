@@ -6,6 +6,9 @@
     stack.py stop    stops what a `run` started (PID files), then the backing services.
 
 The end-to-end tests start the same stack through `Stack` with their own ports and state.
+`REGISTRATION_REPLICAS=3` (`make run REGISTRATION_REPLICAS=3`) runs three registration
+processes on ports 8001, 8011, 8021 behind the gateway; `Stack` can stop (SIGTERM, graceful)
+and start again any one of them, as the scale-out test does under load.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BACKING = ROOT / "deploy" / "local" / "backing.sh"
 GATEWAY_DEFINITION = ROOT / "deploy" / "nginx" / "gateway.py"
 SERVICES = ("tenant-settings", "authorize", "registration")
+# Local processes drain for one second after SIGTERM unless told otherwise: the local nginx
+# does not poll /readyz, so a longer drain only delays Ctrl-C (the services' own default,
+# 5 s, is for load balancers that do).
+LOCAL_DRAIN_SECONDS = "1"
 
 
 def say(message: str) -> None:
@@ -48,6 +55,18 @@ class StackConfig:
 
     def replica_ports(self) -> list[int]:
         return [self.ports["registration"] + 10 * i for i in range(self.registration_replicas)]
+
+
+def config_from_env(environ: dict[str, str] | None = None) -> StackConfig:
+    """The configuration `stack.py run` uses: `GATEWAY_PORT` (8080) and
+    `REGISTRATION_REPLICAS` (1, at most 20) from the environment (the Makefile passes them)."""
+    env = dict(os.environ) if environ is None else environ
+    replicas = int(env.get("REGISTRATION_REPLICAS") or "1")
+    if not 1 <= replicas <= 20:
+        raise ValueError(f"REGISTRATION_REPLICAS: {replicas} is outside 1..20")
+    return StackConfig(
+        gateway_port=int(env.get("GATEWAY_PORT") or "8080"), registration_replicas=replicas
+    )
 
 
 def key_encryption_key(config: StackConfig) -> str:
@@ -88,18 +107,32 @@ def wait_http(url: str, seconds: float, host: str | None = None) -> bool:
 
 
 class Stack:
+    """The services and the gateway as child processes, by instance name (`tenant-settings`,
+    `authorize`, `registration-1`…, `gateway`)."""
+
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.run_dir = config.state / "run"
         self.log_dir = config.state / "logs"
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        # instance -> (service, port), to start an instance again where it was.
+        self.instances: dict[str, tuple[str, int]] = {}
 
     def service_env(self, service: str, port: int, instance: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.config.env)
         env.update({"PORT": str(port), "INSTANCE_ID": instance})
         env["KEY_ENCRYPTION_KEY"] = key_encryption_key(self.config)
+        env.setdefault("SHUTDOWN_DRAIN_SECONDS", LOCAL_DRAIN_SECONDS)
         return env
+
+    def shutdown_seconds(self) -> float:
+        """How long a service may take to exit after SIGTERM: its drain and grace periods
+        (as its environment sets them, else its defaults) and a margin for closing."""
+        env = self.service_env("registration", 0, "")
+        drain = float(env.get("SHUTDOWN_DRAIN_SECONDS") or LOCAL_DRAIN_SECONDS)
+        grace = float(env.get("SHUTDOWN_GRACE_SECONDS") or "20")
+        return drain + grace + 5.0
 
     def start_service(self, service: str, port: int, instance: str) -> None:
         module = service.replace("-", "_") + "_service"
@@ -111,8 +144,54 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        log.close()  # the child holds its own descriptor
         (self.run_dir / f"{instance}.pid").write_text(str(process.pid))
+        self.processes = [(n, p) for n, p in self.processes if n != instance]
         self.processes.append((instance, process))
+        self.instances[instance] = (service, port)
+
+    def process(self, instance: str) -> subprocess.Popen[bytes]:
+        """The running (or exited) process of `instance`; KeyError if it never started."""
+        for name, process in self.processes:
+            if name == instance:
+                return process
+        raise KeyError(instance)
+
+    def terminate(self, instance: str) -> None:
+        """Send SIGTERM to `instance` (a graceful shutdown); returns at once."""
+        process = self.process(instance)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, instance: str, timeout: float | None = None) -> int:
+        """Wait for `instance` to exit (killing it after `timeout`, by default its drain and
+        grace periods plus a margin); its exit status, negative for a signal."""
+        process = self.process(instance)
+        try:
+            return process.wait(timeout=self.shutdown_seconds() if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return process.returncode
+        finally:
+            (self.run_dir / f"{instance}.pid").unlink(missing_ok=True)
+
+    def restart(self, instance: str, timeout: float = 60.0) -> None:
+        """Start a service instance that exited again, on its port; returns once it is ready."""
+        if self.process(instance).poll() is None:
+            raise RuntimeError(f"{instance} is still running")
+        service, port = self.instances[instance]
+        self.start_service(service, port, instance)
+        self.wait_ready(instance, timeout)
+
+    def wait_ready(self, instance: str, timeout: float) -> None:
+        """Wait until `instance` answers /readyz with 200; RuntimeError after `timeout`."""
+        port = self.instances[instance][1]
+        if not wait_http(f"http://127.0.0.1:{port}/readyz", timeout):
+            raise RuntimeError(
+                f"{instance} did not become ready on port {port} "
+                f"(see {self.log_dir / (instance + '.log')})"
+            )
 
     def render_gateway(self) -> Path:
         """The gateway's configuration for this stack, rendered from deploy/nginx/gateway.py
@@ -162,29 +241,27 @@ class Stack:
         for index, port in enumerate(self.config.replica_ports()):
             self.start_service("registration", port, f"registration-{index + 1}")
         self.start_gateway()
-        targets = [
-            ("tenant-settings", self.config.ports["tenant-settings"]),
-            ("authorize", self.config.ports["authorize"]),
-        ]
-        targets += [(f"registration-{i + 1}", p) for i, p in enumerate(self.config.replica_ports())]
-        for name, port in targets:
-            if not wait_http(f"http://127.0.0.1:{port}/readyz", timeout):
+        for name, (_service, port) in self.instances.items():
+            try:
+                self.wait_ready(name, timeout)
+            except RuntimeError:
                 self.stop()
-                raise RuntimeError(
-                    f"{name} did not become ready on port {port} "
-                    f"(see {self.log_dir / (name + '.log')})"
-                )
+                raise
             say(f"{name} ready on 127.0.0.1:{port}")
 
     def stop(self) -> None:
+        """SIGTERM to every process at once (the services drain and flush in parallel), then
+        wait for each, killing what outlives its shutdown periods."""
         for _name, process in reversed(self.processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.shutdown_seconds()
         for name, process in reversed(self.processes):
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
             (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
         self.processes.clear()
 
@@ -330,10 +407,11 @@ def run(config: StackConfig) -> int:
 
 def main() -> int:
     command = sys.argv[1] if len(sys.argv) > 1 else "run"
-    config = StackConfig(
-        gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
-        registration_replicas=int(os.environ.get("REGISTRATION_REPLICAS", "1")),
-    )
+    try:
+        config = config_from_env()
+    except ValueError as exc:
+        say(f"ERROR: {exc}")
+        return 2
     if command == "run":
         try:
             return run(config)
