@@ -8,7 +8,7 @@ PY := .venv/bin/python
 BACKING := deploy/local/backing.sh
 BACKING_ENV = eval "$$($(BACKING) env)"
 
-.PHONY: help install backing browser mcp-client lint test run stop bench bench-propagation clean
+.PHONY: help install backing browser mcp-client lint deploy-check test run stop bench bench-propagation clean
 
 help:
 	@echo "make run      start backing services, the three services and the gateway on :8080"
@@ -16,6 +16,7 @@ help:
 	@echo "make test     install (and chromium for the browser tests), start backing services, lint, pytest"
 	@echo "make stop     stop everything 'make run' or 'make test' started"
 	@echo "make lint     ruff + mypy"
+	@echo "make deploy-check   compose schema, kustomize + Kubernetes schemas, hadolint, nginx -t (no Docker)"
 	@echo "make bench    settings propagation, then registration throughput and latency"
 	@echo "make bench-propagation   PATCH -> registration gate latency only"
 
@@ -53,7 +54,14 @@ lint: install
 	@echo "[make] mypy"
 	@.venv/bin/mypy
 
-test: install backing browser mcp-client lint
+# Every deployment path checked without a Docker engine (deploy/check.py): the gateway's
+# renderings with nginx -t, docker-compose.yml against the Compose spec, kustomize build of
+# the Kubernetes base and overlay against Kubernetes schemas, hadolint. Its tools are pinned
+# dev dependencies (uv.lock), kustomize built once from its Go module into .local/tools/.
+deploy-check: install
+	@$(PY) deploy/check.py
+
+test: install backing browser mcp-client lint deploy-check
 	@echo "[make] pytest"
 	@$(BACKING_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
 
