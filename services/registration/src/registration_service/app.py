@@ -63,7 +63,9 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     cap = ClientCap(app[REDIS], settings.redis_prefix)
     app[CLIENT_CAP] = cap
     app[ADMITTER] = Admitter(app[REDIS], settings.redis_prefix, cap)
-    app[REAPER] = Reaper(clients, cache, events, cap, app[REDIS], settings.redis_prefix)
+    app[REAPER] = Reaper(
+        clients, cache, events, cap, app[REDIS], settings.redis_prefix, app[METRICS].registry
+    )
     await app[BROKER].subscribe(consumer.subscribe)
     reaping = asyncio.create_task(app[REAPER].run_forever(settings.reap_interval_seconds))
     yield

@@ -12,6 +12,7 @@ The gate's answers to a request are written once here: `registration_policy` for
 
 from __future__ import annotations
 
+import collections
 import enum
 import time
 from collections.abc import Callable
@@ -63,12 +64,24 @@ class RegistrationGate:
         self._entries: dict[str, _Entry] = {}
         self._listeners: list[ChangeListener] = []
         self.consuming = False  # set by the per-replica consumer once it is bound
+        # Decisions since start, by state: /metrics shows them per replica (exported by
+        # events.settings_consumer), UNKNOWN being a fail-closed 503.
+        self.decisions: collections.Counter[GateState] = collections.Counter()
 
     def on_change(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 
     def _events_live(self) -> bool:
         return self.consuming and self._broker.is_connected
+
+    @property
+    def events_live(self) -> bool:
+        """Whether settings events reach this replica now (its in-process cache is trusted)."""
+        return self._events_live()
+
+    @property
+    def tenants_held(self) -> int:
+        return len(self._entries)
 
     def _usable(self, entry: _Entry, now: float) -> bool:
         age = now - entry.loaded_at
@@ -108,6 +121,11 @@ class RegistrationGate:
         return held.snapshot if held and held.snapshot.version > snapshot.version else snapshot
 
     async def decide(self, tenant_id: str) -> GateDecision:
+        decision = await self._decide(tenant_id)
+        self.decisions[decision.state] += 1
+        return decision
+
+    async def _decide(self, tenant_id: str) -> GateDecision:
         try:
             snapshot = await self.snapshot(tenant_id)
         except SettingsUnavailable:

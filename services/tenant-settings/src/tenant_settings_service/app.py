@@ -11,7 +11,7 @@ from aiohttp import web
 from oidc_common.config import Settings
 from oidc_common.management_auth import setup_management_auth
 from oidc_common.mongo import Collections
-from oidc_common.service import BROKER, DB, REDIS, SETTINGS, SHUTDOWN, create_service_app
+from oidc_common.service import BROKER, DB, METRICS, REDIS, SETTINGS, SHUTDOWN, create_service_app
 
 from .handlers import routes
 from .publisher import SettingsPublisher
@@ -23,7 +23,9 @@ OWNED_COLLECTIONS = (Collections.TENANTS, Collections.TENANT_SETTINGS)
 
 async def _settings_context(app: web.Application) -> AsyncIterator[None]:
     repository = SettingsRepository(app[DB])
-    publisher = SettingsPublisher(repository, app[BROKER], app[REDIS], app[SETTINGS].redis_prefix)
+    publisher = SettingsPublisher(
+        repository, app[BROKER], app[REDIS], app[SETTINGS].redis_prefix, app[METRICS].registry
+    )
     app[REPOSITORY] = repository
     app[PUBLISHER] = publisher
     recovery = asyncio.create_task(publisher.recover_forever(), name="settings-outbox")

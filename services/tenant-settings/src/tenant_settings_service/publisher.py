@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import AbstractAsyncContextManager
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from redis.asyncio import Redis
 
 from oidc_common.broker import Broker, BrokerUnavailable
@@ -36,8 +38,29 @@ def settings_event(stored: StoredSettings) -> Event:
 
 class SettingsPublisher:
     def __init__(
-        self, repository: SettingsRepository, broker: Broker, redis: Redis, prefix: str
+        self,
+        repository: SettingsRepository,
+        broker: Broker,
+        redis: Redis,
+        prefix: str,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        registry = registry or CollectorRegistry()  # a publisher of its own (tests)
+        self.published = Counter(
+            "tenant_settings_events_published",
+            "Settings changes published to the broker (confirmed)",
+            registry=registry,
+        )
+        self.deferred = Counter(
+            "tenant_settings_events_deferred",
+            "Settings changes stored while the broker was unavailable, left to the outbox",
+            registry=registry,
+        )
+        self.backlog = Gauge(
+            "tenant_settings_outbox_backlog",
+            "Settings changes stored but not yet published (measured every few seconds)",
+            registry=registry,
+        )
         self._repository = repository
         self._broker = broker
         self._redis = redis
@@ -68,8 +91,10 @@ class SettingsPublisher:
                 "settings change stored but not yet published; the recovery loop will retry",
                 extra={"tenant_id": stored.tenant_id, "version": stored.version, "error": str(exc)},
             )
+            self.deferred.inc()
             return False
         await self._repository.mark_published(stored.tenant_id, stored.version)
+        self.published.inc()
         return True
 
     async def publish_pending(self) -> int:
@@ -87,11 +112,21 @@ class SettingsPublisher:
                 continue  # a PATCH for this tenant is publishing right now
         return published
 
-    async def recover_forever(self, interval: float = 0.5) -> None:
+    async def measure_backlog(self) -> int:
+        """The outbox's size now (every change flagged, not only a pass's first 100)."""
+        count = await self._repository.pending_count()
+        self.backlog.set(count)
+        return count
+
+    async def recover_forever(self, interval: float = 0.5, backlog_interval: float = 5.0) -> None:
+        next_measure = 0.0
         while True:
             try:
                 if await self.publish_pending():
                     log.info("published settings changes that were waiting for the broker")
+                if time.monotonic() >= next_measure:  # a count, not on every tick
+                    next_measure = time.monotonic() + backlog_interval
+                    await self.measure_backlog()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database down: try again on the next tick

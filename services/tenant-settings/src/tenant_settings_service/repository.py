@@ -114,3 +114,6 @@ class SettingsRepository:
     async def pending(self, limit: int = 100) -> list[StoredSettings]:
         cursor = self._collection.find({"pending_publish": True}).limit(limit)
         return [StoredSettings.from_doc(doc) async for doc in cursor]
+
+    async def pending_count(self) -> int:
+        return await self._collection.count_documents({"pending_publish": True})

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 
 from oidc_common.events import CLIENT_DELETED
@@ -48,7 +49,22 @@ class Reaper:
         cap: ClientCap,
         redis: Redis,
         prefix: str,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        registry = registry or CollectorRegistry()  # a reaper of its own (tests)
+        self.reaped = Counter(
+            "registration_reaper_clients_reaped",
+            "Dynamic clients the reaper turned into tombstones, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in ("never_used", "idle"):  # both series exist from the start, at 0
+            self.reaped.labels(reason)
+        self.purged = Counter(
+            "registration_reaper_tombstones_purged",
+            "Tombstones of reaped clients deleted after their retention",
+            registry=registry,
+        )
         self._cap = cap
         self._clients = clients
         self._settings = settings
@@ -72,6 +88,7 @@ class Reaper:
             if await self._clients.reap(client_id, still_matching=unused):
                 await self._cap.release(tenant_id)
                 self._events.emit(CLIENT_DELETED, tenant_id, client_id, "never_used")
+                self.reaped.labels("never_used").inc()
                 report.never_used += 1
         idle_cutoff = now - dt.timedelta(days=policy.idle_client_ttl_days)
         idle = idle_filter(tenant_id, idle_cutoff)
@@ -81,8 +98,10 @@ class Reaper:
             if await self._clients.reap(client_id, still_matching=idle):
                 await self._cap.release(tenant_id)
                 self._events.emit(CLIENT_DELETED, tenant_id, client_id, "idle")
+                self.reaped.labels("idle").inc()
                 report.idle += 1
         report.purged = await self._clients.purge_tombstones(tenant_id, now - TOMBSTONE_RETENTION)
+        self.purged.inc(report.purged)
         # Re-seed the cap counter from the database on next use: corrects any drift.
         await self._cap.forget(tenant_id)
         return report

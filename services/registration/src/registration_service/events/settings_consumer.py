@@ -14,15 +14,18 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from oidc_common.broker import Broker
 from oidc_common.events import TENANT_SETTINGS_UPDATED, Event, EventDecodeError
 from oidc_common.settings_cache import SettingsCache, SettingsSnapshot
 
-from ..settings_gate import RegistrationGate
+from ..settings_gate import GateState, RegistrationGate
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,33 @@ def shared_queue_name(exchange: str) -> str:
     return f"{exchange}.registration.settings-cache"
 
 
+class GateMetrics:
+    """This replica's registration gate as Prometheus metrics, read at each scrape."""
+
+    def __init__(self, gate: RegistrationGate) -> None:
+        self._gate = gate
+
+    def collect(self) -> Iterator[Any]:
+        decisions = CounterMetricFamily(
+            "registration_gate_decisions",
+            "Registration gate decisions by state (unknown: answered 503, fail closed)",
+            labels=["state"],
+        )
+        for state in GateState:
+            decisions.add_metric([state.value], self._gate.decisions[state])
+        yield decisions
+        yield GaugeMetricFamily(
+            "registration_gate_events_live",
+            "1 while settings events reach this replica (its in-process cache is trusted)",
+            value=1 if self._gate.events_live else 0,
+        )
+        yield GaugeMetricFamily(
+            "registration_gate_tenants_held",
+            "Tenants whose settings this replica holds in process",
+            value=self._gate.tenants_held,
+        )
+
+
 class SettingsConsumer:
     def __init__(
         self,
@@ -74,6 +104,16 @@ class SettingsConsumer:
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30),
         )
+        # Replicas that show the same value hold the same settings: every change reaches
+        # every replica, so this is "settings version per replica" in one series (a series
+        # per tenant would grow with the tenant count).
+        self.newest_change = Gauge(
+            "registration_settings_newest_change_timestamp_seconds",
+            "Commit time of the newest settings change this replica has received",
+            registry=registry,
+        )
+        self._newest_change = 0.0
+        registry.register(GateMetrics(gate))
 
     async def subscribe(self, broker: Broker) -> None:
         exchange = broker.exchange_name
@@ -104,6 +144,9 @@ class SettingsConsumer:
         decoded = await _decode_or_drop(message)
         if decoded is not None:
             self._gate.remember(decoded[1])
+            if decoded[0].occurred_at > self._newest_change:
+                self._newest_change = decoded[0].occurred_at
+                self.newest_change.set(self._newest_change)
         return decoded
 
     async def _on_replica_message(self, message: AbstractIncomingMessage) -> None:
