@@ -17,6 +17,10 @@ twice; the client-cap counter one too high until the reaper re-seeds it from Mon
 retried: a command that timed out may have run, and a second wait would double the time a
 request hangs while Redis is unreachable.
 
+The pool holds at most `MAX_CONNECTIONS` connections and a command waits up to `POOL_WAIT`
+seconds for a free one. (redis-py's default pool refuses at once, "Too many connections",
+beyond 100 concurrent commands: a burst of requests got 503s with Redis perfectly healthy.)
+
 What a restart may lose (decided per key family, `{REDIS_PREFIX}` omitted)
 --------------------------------------------------------------------------
 Redis is run with the append-only file on, `appendfsync everysec` (deploy/local/redis.conf;
@@ -51,7 +55,7 @@ live in a Redis without persistence.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -63,6 +67,9 @@ REPLY_TIMEOUT = 2.0
 # A pooled connection idle longer than this is PINGed before use: a dead one is then found
 # by the (retried) PING rather than by a command.
 HEALTH_CHECK_INTERVAL = 10
+# Connections per process, and how long a command waits for one when all are busy.
+MAX_CONNECTIONS = 200
+POOL_WAIT = 2.0
 
 
 def command_retry() -> Retry:
@@ -72,13 +79,18 @@ def command_retry() -> Retry:
 
 
 def open_redis(url: str) -> Redis:
-    """A pooled client for `url` (`redis://host:port/db`); connects lazily, never raises here."""
-    return Redis.from_url(
+    """A pooled client for `url` (`redis://host:port/db`); connects lazily, never raises here.
+    Closing the client (`aclose`) closes its pool."""
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT,
         socket_timeout=REPLY_TIMEOUT,
         socket_connect_timeout=CONNECT_TIMEOUT,
         health_check_interval=HEALTH_CHECK_INTERVAL,
-        # `from_url` builds the pool itself and, unlike `Redis(...)`, passes no retry policy
-        # down to its connections unless given one: commands would not be retried at all.
+        # A pool built from a URL passes no retry policy down to its connections unless
+        # given one (`Redis(...)` has a default, `from_url` does not): commands would never
+        # be retried.
         retry=command_retry(),
     )
+    return Redis.from_pool(pool)
