@@ -12,6 +12,9 @@ the documents carry their own fresh random `_id`, so a document the first attemp
 already stored comes back as a duplicate `_id`, which here means "stored", never a second
 copy. This holds because `_id` is the collection's only unique index (FerretDB's
 duplicate-key errors do not name the index, so the batcher cannot tell them apart).
+When a batch finds no database at all (server selection timed out), the documents queued
+behind it fail with it at once rather than wait the same timeout again each: a request
+waits for the database at most about one server-selection timeout (3 s), then answers 503.
 At shutdown `drain` waits for the batches queued or in flight.
 """
 
@@ -23,7 +26,7 @@ import logging
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, ServerSelectionTimeoutError
 
 from oidc_common.mongo import is_lost_connection
 
@@ -68,33 +71,41 @@ class InsertBatcher:
             while self._queue:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
-                await self._flush(batch)
+                unreachable = await self._flush(batch)
+                if unreachable is not None:  # what queued meanwhile would only wait again
+                    queued, self._queue = self._queue, []
+                    _fail_all(queued, unreachable)
         finally:
             self._flusher = None
 
-    async def _flush(self, batch: list[tuple[Document, asyncio.Future[None]]]) -> None:
+    async def _flush(
+        self, batch: list[tuple[Document, asyncio.Future[None]]]
+    ) -> ServerSelectionTimeoutError | None:
+        """Insert one batch and resolve its requests; the error when no database could be
+        found at all (None otherwise)."""
         docs = [doc for doc, _ in batch]
         try:
             await self._collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             _settle(batch, exc, retried=False)
-            return
+            return None
         except Exception as exc:
             if not is_lost_connection(exc):
                 _fail_all(batch, exc)
-                return
+                return exc if isinstance(exc, ServerSelectionTimeoutError) else None
             log.info("client batch lost its connection, inserting again", extra={"n": len(docs)})
             try:
                 await self._collection.insert_many(docs, ordered=False)
             except BulkWriteError as again:
                 _settle(batch, again, retried=True)
-                return
+                return None
             except Exception as again:  # the whole batch failed: every request learns it
                 _fail_all(batch, again)
-                return
+                return again if isinstance(again, ServerSelectionTimeoutError) else None
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
+        return None
 
 
 def _settle(
