@@ -181,6 +181,8 @@ async def test_three_replicas_share_load_obey_the_flag_and_survive_a_restart(
     print(f"\nscale-out: {report}")
     assert readiness == 503, "readiness did not turn 503 at SIGTERM"
     assert exit_code == 0, f"{VICTIM} exited with {exit_code} (see its log)"
+    # Nothing it had accepted waited out the grace period (a request held until then fails).
+    assert exited < DRAIN_SECONDS + GRACE_SECONDS / 2, f"{VICTIM} took {exited:.1f} s to exit"
     assert rejoined, f"{VICTIM} never served again after its restart"
     failed = [a for a in spread.answers + rolling.answers if a.status != 201]
     assert not failed, failed[:5]

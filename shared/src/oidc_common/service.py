@@ -4,20 +4,27 @@ Connections are opened and closed with the aiohttp application lifecycle and sto
 typed keys; nothing connects at import time. A service adds its own routes, cleanup contexts
 and broker subscribers on top of what this returns.
 
-Graceful shutdown (`run`), built on `web.run_app`'s own:
+Graceful shutdown (`run`), built on aiohttp's own (the `AppRunner` and `TCPSite` that
+`web.run_app` is made of, and their `cleanup` with `shutdown_timeout`):
 
 1. SIGTERM: `/readyz` answers 503 at once; the process keeps serving for
    `SHUTDOWN_DRAIN_SECONDS`, so a load balancer polling readiness (Kubernetes) takes it out
    of rotation before it stops listening. Every answer given meanwhile carries
    `Connection: close`, so a proxy keeping connections alive (the nginx gateway) drops them
    one by one after a complete answer, not by finding them closed under a new request.
-2. Then aiohttp's graceful exit: the listening socket closes (a proxy's new connections are
-   refused, which it retries on another replica even for a POST), idle connections close,
-   in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`.
-3. The cleanup contexts run in reverse order of registration: each service flushes what it
-   holds (registration: the batched inserts and the client events; tenant-settings: one
-   last outbox pass), bounded by what remains of the grace period (`Shutdown.remaining`),
-   then the broker channels and connection, Redis and MongoDB are closed. The process exits 0.
+2. The listening socket closes (a proxy's new connections are refused, which it retries on
+   another replica even for a POST), and connections accepted in the last instant get
+   `ACCEPT_SETTLE_SECONDS` to deliver their request. (This is why `run` does not call
+   `web.run_app`, which gives no hold of its site: its cleanup closes the listener and the
+   connections in the same breath, and a connection accepted just before, whose request
+   had not arrived yet, then ignores that request and holds it for the whole grace period,
+   until the proxy answers 502.)
+3. aiohttp's graceful cleanup: idle connections close, in-flight requests finish within
+   `SHUTDOWN_GRACE_SECONDS`; then the cleanup contexts run in reverse order of
+   registration: each service flushes what it holds (registration: the batched inserts and
+   the client events; tenant-settings: one last outbox pass), bounded by what remains of
+   the grace period (`Shutdown.remaining`), then the broker channels and connection, Redis
+   and MongoDB are closed. The process exits 0.
 
 A second SIGTERM skips the rest of the drain; SIGINT (Ctrl-C) skips it too.
 """
@@ -31,11 +38,9 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import NoReturn
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
-from aiohttp.web_runner import GracefulExit
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
@@ -102,6 +107,8 @@ SHUTDOWN = web.AppKey("shutdown", Shutdown)
 
 # Registration bodies are small JSON documents; anything larger is refused before parsing.
 DEFAULT_MAX_BODY = 64 * 1024
+# Seconds between closing the listening socket and closing connections (module docstring).
+ACCEPT_SETTLE_SECONDS = 0.25
 
 
 async def _ensure_indexes_forever(db: AsyncDatabase[Document], collections: list[str]) -> None:
@@ -173,7 +180,7 @@ async def _stop_accepting(app: web.Application) -> None:
     # follows is bounded by the grace period.
     shutdown = app[SHUTDOWN]
     shutdown.begin_stop()
-    log.info("stopped accepting; finishing in-flight requests", extra=_timing(shutdown))
+    log.info("not accepting; finishing in-flight requests", extra=_timing(shutdown))
 
 
 def _timing(shutdown: Shutdown) -> dict[str, float]:
@@ -242,44 +249,56 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
-def _graceful_exit() -> NoReturn:
-    # What aiohttp's own SIGTERM handler raises: `run_app` catches it and runs the graceful
-    # part of the shutdown (stop accepting, wait for in-flight requests, cleanup contexts).
-    raise GracefulExit
-
-
-async def _drain_on_sigterm(app: web.Application) -> None:
-    """Replace aiohttp's SIGTERM handler (installed just before the start-up hooks run) with
-    one that drains first and then hands over to aiohttp's graceful exit."""
+async def _until_stopped(shutdown: Shutdown) -> None:
+    """Return once the process should stop accepting: `drain_seconds` after SIGTERM, at
+    once after a second SIGTERM or a SIGINT."""
     loop = asyncio.get_running_loop()
-    shutdown = app[SHUTDOWN]
+    stop = asyncio.Event()
 
     def on_sigterm() -> None:
         if shutdown.begin_drain():
             log.info("SIGTERM: draining (not ready)", extra={"seconds": shutdown.drain_seconds})
-            # Raised from a loop callback, like aiohttp's own handler raises it.
-            loop.call_later(shutdown.drain_seconds, _graceful_exit)
+            loop.call_later(shutdown.drain_seconds, stop.set)
         else:
             log.info("SIGTERM again: stopping without waiting for the drain")
-            _graceful_exit()
+            stop.set()
+
+    def on_sigint() -> None:
+        shutdown.begin_drain()
+        stop.set()
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        await stop.wait()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _serve(app: web.Application, settings: Settings) -> None:
+    # What web.run_app does, with a hold of the site to stop it first (module docstring).
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        # In-flight requests get the grace period; the flushes after them what is left of it.
+        shutdown_timeout=settings.shutdown_grace_seconds,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.bind_host, settings.port)
+        await site.start()
+        log.info("listening", extra={"host": settings.bind_host, "port": settings.port})
+        await _until_stopped(app[SHUTDOWN])
+        await site.stop()
+        await asyncio.sleep(ACCEPT_SETTLE_SECONDS)
+    finally:
+        await runner.cleanup()
 
 
 def run(app: web.Application, settings: Settings) -> None:
     """Serve `app` until SIGTERM or SIGINT, then shut down gracefully (module docstring);
     returns normally (exit status 0) once everything is flushed and closed."""
     app.on_startup.append(_freeze_startup_objects)
-    app.on_startup.append(_drain_on_sigterm)
-    web.run_app(
-        app,
-        host=settings.bind_host,
-        port=settings.port,
-        access_log=None,
-        # In-flight requests get the grace period; the flushes after them what is left of it.
-        shutdown_timeout=settings.shutdown_grace_seconds,
-        print=lambda *_: log.info(
-            "listening", extra={"host": settings.bind_host, "port": settings.port}
-        ),
-    )
+    asyncio.run(_serve(app, settings))
     log.info("shut down", extra=_timing(app[SHUTDOWN]))
