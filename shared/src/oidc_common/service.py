@@ -70,8 +70,9 @@ class Shutdown:
     """Where this process stands in its shutdown (all times in seconds, monotonic clock).
 
     `draining` turns true at SIGTERM (or when the server stops, whichever comes first) and
-    stays true; `deadline` is set when the server stops accepting: the end of the grace
-    period that in-flight requests and the flushes after them share.
+    stays true; `deadline` is set when aiohttp begins closing connections (the listener is
+    closed by then): the end of the grace period that in-flight requests and the flushes
+    after them share.
     """
 
     def __init__(self, drain_seconds: float, grace_seconds: float) -> None:
@@ -90,7 +91,7 @@ class Shutdown:
         return True
 
     def begin_stop(self) -> None:
-        """The server stopped accepting: the grace period starts now."""
+        """Connections are being closed: the grace period starts now."""
         self.draining = True
         if self.deadline is None:
             self.deadline = time.monotonic() + self.grace_seconds
