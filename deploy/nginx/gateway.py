@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,6 +220,10 @@ class Target:
     path: str | None = None
 
 
+# Where compose and Kubernetes mount the certificate (a Secret / the tls profile's volume).
+CONTAINER_TLS = Tls("/etc/nginx/tls/tls.crt", "/etc/nginx/tls/tls.key")
+
+
 def compose_target(tls: bool = False) -> Target:
     upstreams = ResolvedUpstreams(
         # Docker's embedded DNS: answers every running replica of a scaled service.
@@ -227,21 +231,14 @@ def compose_target(tls: bool = False) -> Target:
         hosts={service: f"{service}:8000" for service in SERVICES},
         valid="5s",
     )
-    if tls:
-        return Target(
-            name="compose-tls",
-            listen="8443 ssl",
-            upstreams=upstreams,
-            health_listen="8081",
-            tls=Tls("/etc/nginx/tls/tls.crt", "/etc/nginx/tls/tls.key"),
-            path="deploy/nginx/rendered/compose-tls.conf",
-        )
+    suffix = "-tls" if tls else ""
     return Target(
-        name="compose",
-        listen="8080",
+        name=f"compose{suffix}",
+        listen="8443 ssl" if tls else "8080",
         upstreams=upstreams,
         health_listen="8081",
-        path="deploy/nginx/rendered/compose.conf",
+        tls=CONTAINER_TLS if tls else None,
+        path=f"deploy/nginx/rendered/compose{suffix}.conf",
     )
 
 
@@ -259,24 +256,20 @@ def k8s_target(tls: bool = False) -> Target:
         hosts={service: f"{service}.{SERVICE_DOMAIN}:80" for service in SERVICES},
         valid="10s",
     )
-    if tls:
-        return Target(
-            name="k8s-tls",
-            listen="8443 ssl",
-            upstreams=upstreams,
-            # Pods are sized to ~2 CPUs; "auto" would count the node's cores instead.
-            worker_processes="2",
-            health_listen="8081",
-            tls=Tls("/etc/nginx/tls/tls.crt", "/etc/nginx/tls/tls.key", redirect_listen="8080"),
-            path="deploy/k8s/overlays/production/gateway/nginx.conf",
-        )
     return Target(
-        name="k8s",
-        listen="8080",
+        name="k8s-tls" if tls else "k8s",
+        listen="8443 ssl" if tls else "8080",
         upstreams=upstreams,
+        # Pods are sized to ~2 CPUs; "auto" would count the node's cores instead.
         worker_processes="2",
         health_listen="8081",
-        path="deploy/k8s/base/gateway/nginx.conf",
+        # The production overlay also answers plain HTTP, with a redirect only.
+        tls=replace(CONTAINER_TLS, redirect_listen="8080") if tls else None,
+        path=(
+            "deploy/k8s/overlays/production/gateway/nginx.conf"
+            if tls
+            else "deploy/k8s/base/gateway/nginx.conf"
+        ),
     )
 
 

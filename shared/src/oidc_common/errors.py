@@ -46,7 +46,19 @@ def json_response(
     )
 
 
-class OAuthError(Exception):
+class HttpError(Exception):
+    """An error that is its own HTTP answer (status, extra headers, a body in one format)."""
+
+    def __init__(self, summary: str, status: int, headers: Mapping[str, str] | None) -> None:
+        super().__init__(summary)
+        self.status = status
+        self.headers = dict(headers or {})
+
+    def response(self) -> web.Response:
+        raise NotImplementedError
+
+
+class OAuthError(HttpError):
     """An RFC 6749 §5.2 / RFC 7591 §3.2.2 error answer."""
 
     def __init__(
@@ -56,17 +68,15 @@ class OAuthError(Exception):
         status: int = 400,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(f"{error}: {description}")
+        super().__init__(f"{error}: {description}", status, headers)
         self.error = error
         self.description = description
-        self.status = status
-        self.headers = dict(headers or {})
 
     def response(self) -> web.Response:
         return oauth_error_response(self.status, self.error, self.description, self.headers)
 
 
-class ManagementApiError(Exception):
+class ManagementApiError(HttpError):
     """An Auth0-shaped Management API error answer."""
 
     def __init__(
@@ -76,11 +86,9 @@ class ManagementApiError(Exception):
         error_code: str,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status, headers)
         self.message = message
         self.error_code = error_code
-        self.headers = dict(headers or {})
 
     def response(self) -> web.Response:
         return management_error_response(self.status, self.message, self.error_code, self.headers)
@@ -144,7 +152,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (OAuthError, ManagementApiError) as exc:
+    except HttpError as exc:
         return exc.response()
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":

@@ -53,6 +53,12 @@ class Collections:
     REFRESH_TOKENS = "refresh_tokens"
 
 
+def tenant_unique(*fields: str, name: str) -> IndexModel:
+    """A unique index on `fields` within a tenant (every uniqueness rule is per tenant)."""
+    keys = [("tenant_id", ASCENDING), *((field, ASCENDING) for field in fields)]
+    return IndexModel(keys, unique=True, name=name)
+
+
 INDEXES: Mapping[str, list[IndexModel]] = {
     Collections.TENANTS: [IndexModel([("domain", ASCENDING)], unique=True, name="domain_unique")],
     Collections.TENANT_SETTINGS: [
@@ -65,45 +71,21 @@ INDEXES: Mapping[str, list[IndexModel]] = {
             name="tenant_dynamic_last_used",
         ),
     ],
-    Collections.IDEMPOTENCY: [
-        IndexModel(
-            [("tenant_id", ASCENDING), ("key", ASCENDING)], unique=True, name="tenant_key_unique"
-        ),
-    ],
-    Collections.SIGNING_KEYS: [
-        IndexModel(
-            [("tenant_id", ASCENDING), ("kid", ASCENDING)], unique=True, name="tenant_kid_unique"
-        ),
-    ],
+    Collections.IDEMPOTENCY: [tenant_unique("key", name="tenant_key_unique")],
+    Collections.SIGNING_KEYS: [tenant_unique("kid", name="tenant_kid_unique")],
     Collections.RESOURCE_SERVERS: [
-        IndexModel(
-            [("tenant_id", ASCENDING), ("identifier", ASCENDING)],
-            unique=True,
-            name="tenant_identifier_unique",
-        ),
+        tenant_unique("identifier", name="tenant_identifier_unique"),
     ],
     Collections.CLIENT_GRANTS: [
-        IndexModel(
-            [("tenant_id", ASCENDING), ("client_id", ASCENDING), ("audience", ASCENDING)],
-            unique=True,
-            name="tenant_client_audience_unique",
-        ),
+        tenant_unique("client_id", "audience", name="tenant_client_audience_unique"),
     ],
     Collections.USERS: [
-        IndexModel(
-            [("tenant_id", ASCENDING), ("email", ASCENDING)],
-            unique=True,
-            name="tenant_email_unique",
-        ),
+        tenant_unique("email", name="tenant_email_unique"),
         # The Management API lists a tenant's users oldest first.
         IndexModel([("tenant_id", ASCENDING), ("created_at", ASCENDING)], name="tenant_created"),
     ],
     Collections.CONSENTS: [
-        IndexModel(
-            [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("client_id", ASCENDING)],
-            unique=True,
-            name="tenant_user_client_unique",
-        ),
+        tenant_unique("user_id", "client_id", name="tenant_user_client_unique"),
     ],
     Collections.REFRESH_TOKENS: [
         IndexModel([("family_id", ASCENDING)], name="family"),
