@@ -60,9 +60,7 @@ def _demo_password(state: Path) -> tuple[str, bool]:
     return password, True
 
 
-def prepare(port: int, creds: dict[str, str], state: Path) -> dict[str, str]:
-    """Set the demo up; returns what the welcome text prints. Raises RuntimeError on failure."""
-    gw = Gateway(port)
+def _management_token(gw: Gateway, creds: dict[str, str]) -> str:
     status, body = gw.call(
         "POST",
         "/oauth/token",
@@ -76,7 +74,11 @@ def prepare(port: int, creds: dict[str, str], state: Path) -> dict[str, str]:
     )
     if status != 200:
         raise RuntimeError(f"demo: no Management API token ({status} {body})")
-    gw.token = body["access_token"]
+    return str(body["access_token"])
+
+
+def _demo_user_and_api(gw: Gateway, state: Path) -> str:
+    """The demo user and the seed's API (both kept from an earlier run); the password."""
     password, new = _demo_password(state)
     user = {
         "email": DEMO_EMAIL,
@@ -99,6 +101,11 @@ def prepare(port: int, creds: dict[str, str], state: Path) -> dict[str, str]:
     status, body = gw.call("POST", "/api/v2/resource-servers", api)
     if status not in (201, 409):
         raise RuntimeError(f"demo: creating the demo API failed ({status} {body})")
+    return password
+
+
+def _register_demo_client(gw: Gateway, redirect: str) -> str:
+    """Open registration, then register the demo client through POST /oidc/register."""
     status, body = gw.call(
         "PATCH", "/api/v2/tenants/settings", {"flags": {"enable_dynamic_client_registration": True}}
     )
@@ -111,17 +118,18 @@ def prepare(port: int, creds: dict[str, str], state: Path) -> dict[str, str]:
         "token_endpoint_auth_method": "none",
         "grant_types": ["authorization_code", "implicit"],
         "response_types": ["code", "id_token token"],
-        "redirect_uris": [f"{gw.origin}{CALLBACK_PATH}"],
+        "redirect_uris": [redirect],
     }
     for _ in range(50):  # the settings event reaches registration within milliseconds
         status, body = gw.call("POST", "/oidc/register", client)
         if status == 201:
-            break
+            return str(body["client_id"])
         time.sleep(0.1)
-    else:
-        raise RuntimeError(f"demo: registering the demo client failed ({status} {body})")
-    client_id = body["client_id"]
-    redirect = f"{gw.origin}{CALLBACK_PATH}"
+    raise RuntimeError(f"demo: registering the demo client failed ({status} {body})")
+
+
+def _links(gw: Gateway, client_id: str, redirect: str) -> dict[str, str]:
+    """The seed's implicit link and a code + PKCE link (with its verifier)."""
     implicit = {
         "scope": "openid appointments contacts",
         "audience": "appointments:api",
@@ -143,14 +151,26 @@ def prepare(port: int, creds: dict[str, str], state: Path) -> dict[str, str]:
         "state": secrets.token_urlsafe(8),
     }
     return {
+        "implicit_link": f"{gw.origin}/authorize?{urlencode(implicit)}",
+        "code_link": f"{gw.origin}/authorize?{urlencode(code)}",
+        "code_verifier": verifier,
+    }
+
+
+def prepare(port: int, creds: dict[str, str], state: Path) -> dict[str, str]:
+    """Set the demo up; returns what the welcome text prints. Raises RuntimeError on failure."""
+    gw = Gateway(port)
+    gw.token = _management_token(gw, creds)
+    password = _demo_user_and_api(gw, state)
+    redirect = f"{gw.origin}{CALLBACK_PATH}"
+    client_id = _register_demo_client(gw, redirect)
+    return {
         "email": DEMO_EMAIL,
         "password": password,
         "client_id": client_id,
         "redirect_uri": redirect,
-        "implicit_link": f"{gw.origin}/authorize?{urlencode(implicit)}",
-        "code_link": f"{gw.origin}/authorize?{urlencode(code)}",
-        "code_verifier": verifier,
         "token_url": f"{gw.origin}/oauth/token",
+        **_links(gw, client_id, redirect),
     }
 
 

@@ -83,7 +83,7 @@ def key_encryption_key(config: StackConfig) -> str:
 
 
 def load_gateway_definition() -> ModuleType:
-    """deploy/nginx/gateway.py, the one definition of the gateway (a script, not a package)."""
+    """deploy/nginx/gateway.py, which renders the one definition of the gateway (a script)."""
     name = "dcr_gateway_definition"
     if name in sys.modules:
         return sys.modules[name]

@@ -32,271 +32,56 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# --- What the gateway does ------------------------------------------------------------------
-
-SERVICES = ("registration", "authorize", "tenant-settings")
-# The services' own body limit (oidc_common.service.DEFAULT_MAX_BODY), enforced at the edge
-# from the headers already. Every accepted body also fits the in-memory buffer, so nginx never
-# writes one to a temporary file (which unprivileged workers may be unable to write).
-MAX_BODY = "64k"
-# The services' request-id rule (oidc_common.logs): a caller's id is kept only if the service
-# would keep it too, so both log the same id.
-REQUEST_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
-
-
-@dataclass(frozen=True)
-class Route:
-    """One public path: `match` is nginx's `=` (exact) or `^~` (prefix, beats regexes)."""
-
-    match: str
-    path: str
-    service: str
-    errors: str  # the endpoint's error format: "oauth" (RFC 6749/7591) or "management" (Auth0)
-
-
-ROUTES: tuple[Route, ...] = (
-    # registration: RFC 7591 and RFC 7592, and the tenant owner's view of clients
-    Route("=", "/oidc/register", "registration", "oauth"),
-    Route("^~", "/oidc/register/", "registration", "oauth"),
-    Route("=", "/api/v2/clients", "registration", "management"),
-    Route("^~", "/api/v2/clients/", "registration", "management"),
-    # tenant-settings
-    Route("=", "/api/v2/tenants/settings", "tenant-settings", "management"),
-    # authorize: sign-in, tokens, discovery, users and APIs
-    Route("=", "/api/v2/users", "authorize", "management"),
-    Route("^~", "/api/v2/users/", "authorize", "management"),
-    Route("=", "/api/v2/resource-servers", "authorize", "management"),
-    Route("^~", "/api/v2/resource-servers/", "authorize", "management"),
-    Route("=", "/authorize", "authorize", "oauth"),
-    Route("^~", "/u/", "authorize", "oauth"),
-    Route("=", "/oauth/token", "authorize", "oauth"),
-    Route("=", "/userinfo", "authorize", "oauth"),
-    Route("^~", "/.well-known/", "authorize", "oauth"),
+# The policy half of the definition, beside this script (it is run as a script and loaded by
+# path, so its folder is put on the import path first).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway_policy import (  # noqa: E402
+    ACCESS_LOG_FIELDS,
+    CLIENT_TIMEOUTS,
+    ERROR_BODIES,
+    HSTS_MAX_AGE,
+    MAX_BODY,
+    NOT_FOUND,
+    REQUEST_ID_PATTERN,
+    RETRY,
+    ROUTES,
+    SERVICES,
+    TLS_CIPHERS,
+    UPSTREAM_TIMEOUTS,
+    Route,
+)
+from gateway_targets import (  # noqa: E402
+    CLUSTER_DNS,
+    SERVICE_DOMAIN,
+    ResolvedUpstreams,
+    StaticUpstreams,
+    Target,
+    Tls,
+    committed_targets,
+    compose_target,
+    k8s_target,
+    local_target,
 )
 
-# Answers nginx itself gives, in each endpoint's own format (DESIGN.md "Error bodies").
-# 502: no replica could be reached; 504: one was reached but did not answer in time.
-ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
-    "oauth": {
-        413: {"error": "invalid_request", "error_description": "Request body too large"},
-        502: {
-            "error": "temporarily_unavailable",
-            "error_description": "The service is unreachable, retry later",
-        },
-        504: {
-            "error": "temporarily_unavailable",
-            "error_description": "The service did not answer in time, retry later",
-        },
-    },
-    "management": {
-        413: {
-            "statusCode": 413,
-            "error": "Request Entity Too Large",
-            "message": "Request body too large",
-            "errorCode": "request_entity_too_large",
-        },
-        502: {
-            "statusCode": 502,
-            "error": "Bad Gateway",
-            "message": "The service is unreachable, retry later",
-            "errorCode": "service_unreachable",
-        },
-        504: {
-            "statusCode": 504,
-            "error": "Gateway Timeout",
-            "message": "The service did not answer in time, retry later",
-            "errorCode": "service_timeout",
-        },
-    },
-}
-NOT_FOUND = {"error": "not_found", "error_description": "No such endpoint"}
-
-# Client side: slow clients are cut off instead of holding a connection.
-CLIENT_TIMEOUTS = {
-    "client_header_timeout": "10s",
-    "client_body_timeout": "10s",
-    "send_timeout": "10s",
-    "keepalive_timeout": "65s",
-}
-# Service side: connecting is local and fast (a refused or silent replica is skipped quickly);
-# the longest legitimate answer is a sign-in fetching a Client ID Metadata Document (5 s) or
-# hashing a password, well under the read timeout.
-UPSTREAM_TIMEOUTS = {
-    "proxy_connect_timeout": "2s",
-    "proxy_send_timeout": "10s",
-    "proxy_read_timeout": "30s",
-}
-# Retry on another replica only when the request could not have been processed twice: nginx
-# never passes a POST or PATCH on once it was sent (no `non_idempotent` here), so a retried
-# registration is one whose connection was refused or never accepted. Bounded in count and time.
-RETRY = {
-    "proxy_next_upstream": "error timeout",
-    "proxy_next_upstream_tries": "3",
-    "proxy_next_upstream_timeout": "10s",
-}
-
-# One JSON object per request. Paths only, never query strings (they carry state, nonces,
-# login hints) nor any header that may hold a credential.
-ACCESS_LOG_FIELDS = (
-    # (name, variable, is a number: written without quotes)
-    ("time", "$time_iso8601", False),
-    ("request_id", "$gateway_request_id", False),
-    ("remote_addr", "$remote_addr", False),
-    ("host", "$host", False),
-    ("method", "$request_method", False),
-    ("path", "$uri", False),
-    ("status", "$status", True),
-    ("bytes_sent", "$bytes_sent", True),
-    ("request_length", "$request_length", True),
-    ("request_time", "$request_time", True),
-    # Strings: "-" without an upstream, "a, b" after a retry.
-    ("upstream_addr", "$upstream_addr", False),
-    ("upstream_status", "$upstream_status", False),
-    ("upstream_response_time", "$upstream_response_time", False),
-    ("user_agent", "$http_user_agent", False),
-)
-
-# Mozilla's "intermediate" TLS profile (TLS 1.2 and 1.3, forward-secret AEAD ciphers only).
-TLS_CIPHERS = ":".join(
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    )
-)
-HSTS_MAX_AGE = 63072000  # two years, as the HSTS preload list asks
-
-# --- Where it runs ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StaticUpstreams:
-    """Fixed addresses, resolved once at start, with keep-alive connections to them."""
-
-    servers: Mapping[str, tuple[str, ...]]
-    keepalive: Mapping[str, int] = field(
-        default_factory=lambda: {"registration": 64, "authorize": 32, "tenant-settings": 16}
-    )
-
-
-@dataclass(frozen=True)
-class ResolvedUpstreams:
-    """Names looked up at request time through `resolver`, cached `valid` seconds: every
-    address the name has then (every replica) takes requests, and a retry goes to the next."""
-
-    resolver: str
-    hosts: Mapping[str, str]  # service -> "name:port"
-    valid: str = "5s"
-
-
-@dataclass(frozen=True)
-class Tls:
-    certificate: str
-    certificate_key: str
-    # Plain HTTP on `redirect_listen` answers only with a redirect to https (no API over it).
-    redirect_listen: str | None = None
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    listen: str
-    upstreams: StaticUpstreams | ResolvedUpstreams
-    worker_processes: str = "auto"
-    # The gateway's own liveness (`GET /healthz`), never on the public listener.
-    health_listen: str | None = None
-    tls: Tls | None = None
-    access_log_buffer: str | None = None
-    # Where the rendering is committed (relative to the repository), if it is.
-    path: str | None = None
-
-
-# Where compose and Kubernetes mount the certificate (a Secret / the tls profile's volume).
-CONTAINER_TLS = Tls("/etc/nginx/tls/tls.crt", "/etc/nginx/tls/tls.key")
-
-
-def compose_target(tls: bool = False) -> Target:
-    upstreams = ResolvedUpstreams(
-        # Docker's embedded DNS: answers every running replica of a scaled service.
-        resolver="127.0.0.11",
-        hosts={service: f"{service}:8000" for service in SERVICES},
-        valid="5s",
-    )
-    suffix = "-tls" if tls else ""
-    return Target(
-        name=f"compose{suffix}",
-        listen="8443 ssl" if tls else "8080",
-        upstreams=upstreams,
-        health_listen="8081",
-        tls=CONTAINER_TLS if tls else None,
-        path=f"deploy/nginx/rendered/compose{suffix}.conf",
-    )
-
-
-# Filled in by deploy/k8s/base/gateway/start.sh from the pod's /etc/resolv.conf: nginx's
-# resolver needs an address and ignores search domains, and both differ between clusters
-# and namespaces.
-CLUSTER_DNS = "@CLUSTER_DNS@"
-SERVICE_DOMAIN = "@SERVICE_DOMAIN@"
-
-
-def k8s_target(tls: bool = False) -> Target:
-    upstreams = ResolvedUpstreams(
-        resolver=CLUSTER_DNS,
-        # ClusterIP Services (port 80): stable addresses, kube-proxy spreads over ready pods.
-        hosts={service: f"{service}.{SERVICE_DOMAIN}:80" for service in SERVICES},
-        valid="10s",
-    )
-    return Target(
-        name="k8s-tls" if tls else "k8s",
-        listen="8443 ssl" if tls else "8080",
-        upstreams=upstreams,
-        # Pods are sized to ~2 CPUs; "auto" would count the node's cores instead.
-        worker_processes="2",
-        health_listen="8081",
-        # The production overlay also answers plain HTTP, with a redirect only.
-        tls=replace(CONTAINER_TLS, redirect_listen="8080") if tls else None,
-        path=(
-            "deploy/k8s/overlays/production/gateway/nginx.conf"
-            if tls
-            else "deploy/k8s/base/gateway/nginx.conf"
-        ),
-    )
-
-
-def local_target(
-    port: int,
-    servers: Mapping[str, Iterable[int]],
-    *,
-    tls: Tls | None = None,
-) -> Target:
-    """The gateway `make run` and the e2e tests start: `servers` maps each service to the
-    127.0.0.1 ports of its replicas."""
-    return Target(
-        name="local" if tls is None else "local-tls",
-        listen=f"127.0.0.1:{port}" + (" ssl" if tls else ""),
-        upstreams=StaticUpstreams(
-            {s: tuple(f"127.0.0.1:{p}" for p in ports) for s, ports in servers.items()}
-        ),
-        # One worker: the benchmarks pin the gateway to one CPU.
-        worker_processes="1",
-        tls=tls,
-        access_log_buffer="32k",
-    )
-
-
-def committed_targets() -> tuple[Target, ...]:
-    return (compose_target(), compose_target(tls=True), k8s_target(), k8s_target(tls=True))
-
+# What the scripts that load this one (deploy/local/stack.py, deploy/check.py, the tests)
+# use: the targets are defined in gateway_targets.py and re-exported here.
+__all__ = [
+    "CLUSTER_DNS",
+    "SERVICE_DOMAIN",
+    "StaticUpstreams",
+    "Tls",
+    "committed_targets",
+    "compose_target",
+    "k8s_target",
+    "local_target",
+    "render",
+    "stale",
+    "write",
+]
 
 # --- Rendering -------------------------------------------------------------------------------
 
@@ -383,15 +168,15 @@ def _tls_lines(tls: Tls) -> list[str]:
     ]
 
 
-def render(target: Target) -> str:
-    """The nginx configuration of `target` (run with `-p <writable prefix>`: the pid file and
-    temporary folders are relative to it)."""
+def _http_preamble(target: Target) -> list[str]:
+    """The top of the configuration: process, limits, timeouts, request id, access log,
+    upstreams."""
     log_fields = ",".join(
         f'"{name}":{value}' if number else f'"{name}":"{value}"'
         for name, value, number in ACCESS_LOG_FIELDS
     )
     buffer = f" buffer={target.access_log_buffer} flush=1s" if target.access_log_buffer else ""
-    out = [
+    return [
         f"# The public gateway, rendered for '{target.name}' by deploy/nginx/gateway.py.",
         "# Generated: edit deploy/nginx/gateway.py, then `python deploy/nginx/gateway.py write`.",
         f"worker_processes {target.worker_processes};",
@@ -423,6 +208,12 @@ def render(target: Target) -> str:
         *_upstream_blocks(target),
         "",
     ]
+
+
+def _side_servers(target: Target) -> list[str]:
+    """The gateway's own liveness listener and the plain-HTTP redirect, where the target has
+    them."""
+    out: list[str] = []
     if target.health_listen:
         out += [
             "    # The gateway's own liveness, for probes only: not on the public listener.",
@@ -447,6 +238,13 @@ def render(target: Target) -> str:
             "    }",
             "",
         ]
+    return out
+
+
+def _api_server_head(target: Target) -> list[str]:
+    """The public server's listener, TLS and the headers and timeouts of every proxied
+    request."""
+    out: list[str] = []
     out += [
         "    server {",
         f"        listen {target.listen};",
@@ -477,6 +275,13 @@ def render(target: Target) -> str:
         *(f"        {name} {value};" for name, value in RETRY.items()),
         "",
     ]
+    return out
+
+
+def render(target: Target) -> str:
+    """The nginx configuration of `target` (run with `-p <writable prefix>`: the pid file and
+    temporary folders are relative to it)."""
+    out = [*_http_preamble(target), *_side_servers(target), *_api_server_head(target)]
     for route in ROUTES:
         out += _location(target, route)
     out += [
