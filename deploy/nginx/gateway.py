@@ -178,7 +178,8 @@ def _http_preamble(target: Target) -> list[str]:
     buffer = f" buffer={target.access_log_buffer} flush=1s" if target.access_log_buffer else ""
     return [
         f"# The public gateway, rendered for '{target.name}' by deploy/nginx/gateway.py.",
-        "# Generated: edit deploy/nginx/gateway.py, then `python deploy/nginx/gateway.py write`.",
+        "# Generated: edit deploy/nginx/gateway_policy.py (or gateway_targets.py), then "
+        "`python deploy/nginx/gateway.py write`.",
         f"worker_processes {target.worker_processes};",
         "pid nginx.pid;",
         "error_log stderr warn;",
