@@ -149,7 +149,7 @@ async def test_certificate_of_another_ca_refused(
     """Only the configured CA is added: a document host whose certificate another (unknown)
     CA issued is refused with an error page, as is any certificate the system does not trust.
     On `localhost`, so the host's remembered failure does not touch 127.0.0.1's documents."""
-    _, untrusted = ca_signed_tls(tmp_path / "other-ca", name="Some other CA")
+    _, untrusted = ca_signed_tls(tmp_path / "other-ca")
     async with document_server(untrusted, host="localhost") as elsewhere:
         url = elsewhere.publish(unique_name("untrusted"), loopback_callback.url)
         status, body = await edge.call(
