@@ -33,6 +33,10 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# The launcher beside it loads deploy/ scripts (the gateway definition) the one way.
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+import stack  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
 # v5.8.3 needs Go 1.27; this is the newest that builds with the machine's Go 1.26.
@@ -61,19 +65,6 @@ def say(message: str) -> None:
 
 def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
-
-
-def load_module(name: str, path: Path) -> Any:
-    import importlib.util
-
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- Tools --------------------------------------------------------------------------------
@@ -130,8 +121,10 @@ def nginx_test(nginx: str, name: str, text: str, work: Path) -> None:
 
 
 def check_gateway(work: Path) -> str:
-    gateway = load_module("dcr_gateway_definition", ROOT / "deploy" / "nginx" / "gateway.py")
-    certs = load_module("dcr_self_signed_cert", ROOT / "deploy" / "nginx" / "self_signed_cert.py")
+    gateway = stack.load_gateway_definition()
+    certs = stack.load_script(
+        "dcr_self_signed_cert", ROOT / "deploy" / "nginx" / "self_signed_cert.py"
+    )
     if stale := gateway.stale():
         raise CheckFailed(
             "stale gateway renderings (python deploy/nginx/gateway.py write): " + ", ".join(stale)

@@ -82,17 +82,22 @@ def key_encryption_key(config: StackConfig) -> str:
     return path.read_text().strip()
 
 
-def load_gateway_definition() -> ModuleType:
-    """deploy/nginx/gateway.py, which renders the one definition of the gateway (a script)."""
-    name = "dcr_gateway_definition"
+def load_script(name: str, path: Path) -> ModuleType:
+    """A script of deploy/ (not a package) as the module `name`, loaded once per process, so
+    everything that loads it (this launcher, deploy/check.py, the tests) shares one copy."""
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, GATEWAY_DEFINITION)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # before running it: its dataclasses look themselves up there
     spec.loader.exec_module(module)
     return module
+
+
+def load_gateway_definition() -> ModuleType:
+    """deploy/nginx/gateway.py, which renders the one definition of the gateway."""
+    return load_script("dcr_gateway_definition", GATEWAY_DEFINITION)
 
 
 def wait_http(url: str, seconds: float, host: str | None = None) -> bool:

@@ -4,27 +4,21 @@ has not built it yet)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.support.stack import load_stack_module
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_script(name: str, path: Path) -> ModuleType:
-    """A script of deploy/ (not a package) as a module, loaded once."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """A script of deploy/ as a module, loaded once (by the launcher's own loader)."""
+    loaded: ModuleType = load_stack_module().load_script(name, path)
+    return loaded
 
 
 @pytest.fixture(scope="session")
