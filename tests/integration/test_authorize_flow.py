@@ -25,6 +25,8 @@ from tests.support.signin import (
     add_user,
     jwks_key,
     pkce_pair,
+    token_request,
+    userinfo_request,
 )
 from tests.support.tokens import management_token
 
@@ -75,20 +77,11 @@ async def sign_in(browser: Browser, landing: Landing, consent: bool = True) -> L
 async def token(
     env: AuthorizeEnv, data: dict[str, str], auth: tuple[str, str] | None = None
 ) -> tuple[int, dict[str, Any]]:
-    headers = {"Host": DOMAIN}
-    if auth is not None:
-        headers["Authorization"] = (
-            "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        )
-    response = await env.http.post("/oauth/token", data=data, headers=headers)
-    return response.status, await response.json()
+    return await token_request(env.http, DOMAIN, data, auth)
 
 
 async def userinfo(env: AuthorizeEnv, access_token: str) -> tuple[int, dict[str, Any]]:
-    response = await env.http.get(
-        "/userinfo", headers={"Host": DOMAIN, "Authorization": f"Bearer {access_token}"}
-    )
-    return response.status, await response.json()
+    return await userinfo_request(env.http, DOMAIN, access_token)
 
 
 async def code_flow(

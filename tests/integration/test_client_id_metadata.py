@@ -36,7 +36,7 @@ from tests.support.cimd import (
     static_resolver,
 )
 from tests.support.services import with_overrides
-from tests.support.signin import Browser, Landing, add_user, jwks_key, pkce_pair
+from tests.support.signin import Browser, Landing, add_user, jwks_key, pkce_pair, token_request
 
 DOMAIN = "cimd.example"
 ISSUER = f"http://{DOMAIN}/"
@@ -148,8 +148,7 @@ async def authorize(browser: Browser, client_id: str, **extra: str) -> tuple[Lan
 
 
 async def token(env: AuthorizeEnv, data: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    response = await env.http.post("/oauth/token", data=data, headers={"Host": DOMAIN})
-    return response.status, await response.json()
+    return await token_request(env.http, DOMAIN, data)
 
 
 def assert_refused(landing: Landing, *reason: str) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +13,15 @@ from authorize_service.resources import TENANT_SETTINGS
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env
-from tests.support.signin import Browser, add_api, add_client, add_user, jwks_key, pkce_pair
+from tests.support.signin import (
+    Browser,
+    add_api,
+    add_client,
+    add_user,
+    jwks_key,
+    pkce_pair,
+    token_request,
+)
 
 DOMAIN = "agents.example"
 ISSUER = f"http://{DOMAIN}/"
@@ -61,13 +68,7 @@ async def set_resource_prefixes(env: AuthorizeEnv, prefixes: list[str]) -> None:
 async def token(
     env: AuthorizeEnv, data: dict[str, str], auth: tuple[str, str] | None = None
 ) -> tuple[int, dict[str, Any]]:
-    headers = {"Host": DOMAIN}
-    if auth is not None:
-        headers["Authorization"] = (
-            "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        )
-    response = await env.http.post("/oauth/token", data=data, headers=headers)
-    return response.status, await response.json()
+    return await token_request(env.http, DOMAIN, data, auth)
 
 
 async def authorize(browser: Browser, client: dict[str, Any], **params: str) -> Any:

@@ -184,3 +184,31 @@ async def jwks_key(http: TestClient[web.Request, web.Application], host: str, to
     jwks = await (await http.get("/.well-known/jwks.json", headers={"Host": host})).json()
     [jwk] = [key for key in jwks["keys"] if key["kid"] == kid]
     return jwt.PyJWK(jwk).key
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+async def token_request(
+    http: TestClient[web.Request, web.Application],
+    host: str,
+    data: dict[str, str],
+    auth: tuple[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """POST /oauth/token as `host`'s tenant, with Basic client credentials when `auth` is
+    given; (status, JSON body)."""
+    headers = {"Host": host}
+    if auth is not None:
+        headers["Authorization"] = basic_auth(*auth)
+    response = await http.post("/oauth/token", data=data, headers=headers)
+    return response.status, await response.json()
+
+
+async def userinfo_request(
+    http: TestClient[web.Request, web.Application], host: str, access_token: str
+) -> tuple[int, dict[str, Any]]:
+    response = await http.get(
+        "/userinfo", headers={"Host": host, "Authorization": f"Bearer {access_token}"}
+    )
+    return response.status, await response.json()
