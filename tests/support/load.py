@@ -195,7 +195,7 @@ class Load:
 
 @dataclass
 class Seen:
-    """Events received: client events counted by `data.client_id`, settings versions."""
+    """Events received: client events counted per client in `data.client_ids`, settings versions."""
 
     clients: Counter[str] = field(default_factory=Counter)
     versions: set[int] = field(default_factory=set)
@@ -216,8 +216,8 @@ async def collect_events(rabbitmq_url: str, exchange: str, routing_key: str) -> 
         async def on_message(message: AbstractIncomingMessage) -> None:
             async with message.process():
                 event = Event.from_json(message.body)
-                if "client_id" in event.data:
-                    seen.clients[str(event.data["client_id"])] += 1
+                for client_id in event.data.get("client_ids", ()):
+                    seen.clients[str(client_id)] += 1
                 seen.versions.add(event.version)
 
         await queue.consume(on_message)

@@ -40,7 +40,7 @@ from .rfc7591.endpoint import register
 from .rfc7592.endpoint import delete_client, read_client, update_client
 from .settings_gate import RegistrationGate
 
-OWNED_COLLECTIONS = (Collections.CLIENTS,)
+OWNED_COLLECTIONS = (Collections.CLIENTS, Collections.CLIENT_EVENT_OUTBOX)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
         app[BROKER], cache, gate, app[METRICS].registry, settings.instance_id
     )
     clients = ClientRepository(app[DB])
-    events = ClientEvents(app[BROKER])
+    events = ClientEvents(
+        app[BROKER], app[DB], app[REDIS], settings.redis_prefix, app[METRICS].registry
+    )
     app[SETTINGS_CACHE] = cache
     app[GATE] = gate
     app[SETTINGS_CONSUMER] = consumer
@@ -67,13 +69,17 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
         clients, cache, events, cap, app[REDIS], settings.redis_prefix, app[METRICS].registry
     )
     await app[BROKER].subscribe(consumer.subscribe)
-    reaping = asyncio.create_task(app[REAPER].run_forever(settings.reap_interval_seconds))
+    background = [
+        asyncio.create_task(app[REAPER].run_forever(settings.reap_interval_seconds)),
+        asyncio.create_task(events.relay_forever()),
+    ]
     yield
     # Shutdown, after the in-flight requests: what they queued is written, then announced,
     # while the database and the broker are still open (their cleanup runs after this one).
-    reaping.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reaping
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     shutdown = app[SHUTDOWN]
     if not await clients.drain(shutdown.remaining()):
         log.warning("client inserts still queued at shutdown")

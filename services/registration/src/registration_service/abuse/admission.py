@@ -1,43 +1,54 @@
-"""A registration's admission: its rate-limit token and a place under the client cap, in
-one Redis round trip.
+"""A registration's admission: its rate-limit token and a place under the client cap.
 
 Every registration attempt spends a token; one that is about to store a client also needs
-a place under the cap. For those, one script takes the token and, only if it was granted,
-reserves the place: half the Redis calls on the hot path. Attempts that store nothing (bad
-body, bad metadata, an idempotent replay) spend only the token, so they never hold a place
-a valid registration could have had. When no place could be had (cap reached, or no
-counter yet) the registration takes the slow path of `ClientCap.reserve`, with eviction.
+a place under the cap. For those, the script takes the token and, only if it was granted,
+reserves the place. Attempts that store nothing (bad body, bad metadata, an idempotent
+replay) spend only the token, so they never hold a place a valid registration could have
+had. When no place could be had (cap reached, or no counter yet) the registration takes the
+slow path of `ClientCap.reserve`, with eviction.
+
+Concurrent registrations share one script call (`oidc_common.group_commit`): the script
+decides each of them in turn, atomically, exactly as separate calls would, so the limit and
+the cap stay exact across replicas; redis-py's per-call CPU (framing, pool, futures) is paid
+once per batch rather than once per request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from oidc_common.group_commit import GroupCommit
+
 from .client_cap import RESERVE_LUA, ClientCap
 from .rate_limit import TAKE_TOKEN_LUA, RateDecision, bucket_key
 
-# KEYS[1] bucket; ARGV[1] capacity, ARGV[2] window seconds. Returns {allowed, retry_after_ms}.
-_TAKE = (
-    TAKE_TOKEN_LUA
-    + """
-local allowed, retry = take_token(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
-return {allowed, retry}
-"""
-)
-
-# KEYS[1] bucket, KEYS[2] cap counter; ARGV[1] capacity, ARGV[2] window seconds, ARGV[3]
-# cap. Returns {allowed, retry_after_ms, slot} with slot as in reserve_slot (0 if refused).
+# Per decision i (1-based): KEYS[2i-1] its bucket, KEYS[2i] its cap counter; ARGV[3i-2] the
+# bucket's capacity, ARGV[3i-1] its window in seconds, ARGV[3i] the cap, or -1 for a token
+# alone. Returns {allowed, retry_after_ms, slot} per decision, flattened, with slot as
+# `reserve_slot` returns it (0 when refused or not asked for).
 _ADMIT = (
     TAKE_TOKEN_LUA
     + RESERVE_LUA
     + """
-local allowed, retry = take_token(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
-if allowed == 0 then return {0, retry, 0} end
-return {1, 0, reserve_slot(KEYS[2], tonumber(ARGV[3]))}
+local out = {}
+for i = 1, #KEYS / 2 do
+  local cap = tonumber(ARGV[3 * i])
+  local allowed, retry = take_token(KEYS[2 * i - 1], tonumber(ARGV[3 * i - 2]),
+                                    tonumber(ARGV[3 * i - 1]))
+  local slot = 0
+  if allowed == 1 and cap >= 0 then slot = reserve_slot(KEYS[2 * i], cap) end
+  out[3 * i - 2] = allowed
+  out[3 * i - 1] = retry
+  out[3 * i] = slot
+end
+return out
 """
 )
+
+TOKEN_ONLY = -1
 
 
 @dataclass(frozen=True)
@@ -46,12 +57,21 @@ class Admission:
     slot_reserved: bool
 
 
+@dataclass(frozen=True)
+class _Ask:
+    bucket: str
+    counter: str
+    requests: int
+    window_seconds: int
+    max_clients: int  # TOKEN_ONLY: the token alone
+
+
 class Admitter:
-    def __init__(self, redis: Redis, prefix: str, cap: ClientCap) -> None:
-        self._admit = redis.register_script(_ADMIT)
-        self._take = redis.register_script(_TAKE)
+    def __init__(self, redis: Redis, prefix: str, cap: ClientCap, max_batch: int = 64) -> None:
+        self._script = redis.register_script(_ADMIT)
         self._prefix = prefix
         self._cap = cap
+        self._commit: GroupCommit[_Ask, Admission] = GroupCommit(self._decide, max_batch=max_batch)
 
     async def admit(
         self,
@@ -63,18 +83,32 @@ class Admitter:
         window_seconds: int,
         max_clients: int,
     ) -> Admission:
-        """The token and, if it was granted, a place under the cap."""
-        result = await self._admit(
-            keys=[bucket_key(self._prefix, scope, client), self._cap.key(tenant_id)],
-            args=[requests, window_seconds, max_clients],
+        """The token from the bucket of (`scope`, `client`) holding `requests` per
+        `window_seconds` and, if it was granted, a place below `max_clients` in the tenant's
+        counter. Raises redis-py's error when Redis cannot be reached."""
+        bucket = bucket_key(self._prefix, scope, client)
+        return await self._commit.submit(
+            _Ask(bucket, self._cap.key(tenant_id), requests, window_seconds, max_clients)
         )
-        return Admission(RateDecision.from_script(result[0], result[1]), int(result[2]) == 1)
 
     async def take_token(
         self, scope: str, client: str, *, requests: int, window_seconds: int
     ) -> RateDecision:
         """The token only, for an attempt that will store no client."""
-        result = await self._take(
-            keys=[bucket_key(self._prefix, scope, client)], args=[requests, window_seconds]
+        bucket = bucket_key(self._prefix, scope, client)
+        admission = await self._commit.submit(
+            _Ask(bucket, bucket, requests, window_seconds, TOKEN_ONLY)
         )
-        return RateDecision.from_script(result[0], result[1])
+        return admission.rate
+
+    async def _decide(self, asks: list[_Ask]) -> Sequence[Admission]:
+        keys: list[str] = []
+        args: list[int] = []
+        for ask in asks:
+            keys += (ask.bucket, ask.counter)
+            args += (ask.requests, ask.window_seconds, ask.max_clients)
+        flat = await self._script(keys=keys, args=args)
+        return [
+            Admission(RateDecision.from_script(flat[i], flat[i + 1]), int(flat[i + 2]) == 1)
+            for i in range(0, 3 * len(asks), 3)
+        ]

@@ -87,7 +87,7 @@ class Reaper:
                 continue  # a registration is evicting it right now
             if await self._clients.reap(client_id, still_matching=unused):
                 await self._cap.release(tenant_id)
-                self._events.emit(CLIENT_DELETED, tenant_id, client_id, "never_used")
+                await self._events.announce(CLIENT_DELETED, tenant_id, client_id, "never_used")
                 self.reaped.labels("never_used").inc()
                 report.never_used += 1
         idle_cutoff = now - dt.timedelta(days=policy.idle_client_ttl_days)
@@ -97,7 +97,7 @@ class Reaper:
                 continue
             if await self._clients.reap(client_id, still_matching=idle):
                 await self._cap.release(tenant_id)
-                self._events.emit(CLIENT_DELETED, tenant_id, client_id, "idle")
+                await self._events.announce(CLIENT_DELETED, tenant_id, client_id, "idle")
                 self.reaped.labels("idle").inc()
                 report.idle += 1
         report.purged = await self._clients.purge_tombstones(tenant_id, now - TOMBSTONE_RETENTION)

@@ -2,10 +2,11 @@
 
 The embedded database commits each insert on its own (about 900 per second here), but
 commits a batch of inserts almost as fast as one (a batch of 16 about 5,500 documents per
-second). Concurrent registrations therefore queue their document; while one `insert_many`
-is in flight the next batch gathers, and each request is answered only once its own
-document is acknowledged, so nothing is acknowledged that is not stored. At concurrency 1 a
-batch is a single document and no latency is added.
+second). Concurrent registrations therefore queue their document
+(`oidc_common.group_commit`): while one `insert_many` is in flight the next batch gathers,
+and each request is answered only once its own document is acknowledged, so nothing is
+acknowledged that is not stored. At concurrency 1 a batch is a single document and no
+latency is added.
 
 A batch whose connection is lost (the database restarted under it) is inserted once more:
 the documents carry their own fresh random `_id`, so a document the first attempt had
@@ -20,14 +21,14 @@ At shutdown `drain` waits for the batches queued or in flight.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, ServerSelectionTimeoutError
 
+from oidc_common.group_commit import GroupCommit
 from oidc_common.mongo import is_lost_connection
 
 log = logging.getLogger(__name__)
@@ -39,94 +40,54 @@ DUPLICATE_KEY = 11000
 class InsertBatcher:
     def __init__(self, collection: AsyncCollection[Document], max_batch: int = 64) -> None:
         self._collection = collection
-        self._max_batch = max_batch
-        self._queue: list[tuple[Document, asyncio.Future[None]]] = []
-        # The task flushing the queue, if any (referenced, so it cannot be collected).
-        self._flusher: asyncio.Task[None] | None = None
+        self._commit: GroupCommit[Document, None] = GroupCommit(
+            self._insert_batch,
+            max_batch=max_batch,
+            sheds_queue=lambda exc: isinstance(exc, ServerSelectionTimeoutError),
+        )
 
     async def insert(self, doc: Document) -> None:
         """Store `doc` (with its `_id` set); returns once the database acknowledged it.
 
         Raises DuplicateKeyError, BulkWriteError for another write error, or the
         connection error of a batch that could not be stored (the caller answers 503)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((doc, future))
-        if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_all())
-        await future
+        await self._commit.submit(doc)
 
     async def drain(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for every queued and in-flight batch; True if none
         is left. A request cancelled at the end of the grace period leaves its document
         queued: it is still written (nobody hears of it; the reaper removes an unused client)."""
-        flusher = self._flusher
-        if flusher is None:
-            return True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(flusher), timeout)
-        return self._flusher is None
+        return await self._commit.drain(timeout)
 
-    async def _flush_all(self) -> None:
-        try:
-            while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                unreachable = await self._flush(batch)
-                if unreachable is not None:  # what queued meanwhile would only wait again
-                    queued, self._queue = self._queue, []
-                    _fail_all(queued, unreachable)
-        finally:
-            self._flusher = None
-
-    async def _flush(
-        self, batch: list[tuple[Document, asyncio.Future[None]]]
-    ) -> ServerSelectionTimeoutError | None:
-        """Insert one batch and resolve its requests; the error when no database could be
-        found at all (None otherwise)."""
-        docs = [doc for doc, _ in batch]
+    async def _insert_batch(self, docs: list[Document]) -> Sequence[BaseException | None]:
+        """Insert one batch: one outcome per document. Raises the connection error when the
+        whole batch failed (a lost connection is retried once first)."""
         try:
             await self._collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            _settle(batch, exc, retried=False)
-            return None
+            return _outcomes(len(docs), exc, retried=False)
         except Exception as exc:
             if not is_lost_connection(exc):
-                _fail_all(batch, exc)
-                return exc if isinstance(exc, ServerSelectionTimeoutError) else None
+                raise
             log.info("client batch lost its connection, inserting again", extra={"n": len(docs)})
             try:
                 await self._collection.insert_many(docs, ordered=False)
             except BulkWriteError as again:
-                _settle(batch, again, retried=True)
-                return None
-            except Exception as again:  # the whole batch failed: every request learns it
-                _fail_all(batch, again)
-                return again if isinstance(again, ServerSelectionTimeoutError) else None
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
-        return None
+                return _outcomes(len(docs), again, retried=True)
+        return [None] * len(docs)
 
 
-def _settle(
-    batch: list[tuple[Document, asyncio.Future[None]]], exc: BulkWriteError, *, retried: bool
-) -> None:
-    """Resolve each request of a batch the database partly refused. On a second attempt a
+def _outcomes(n: int, exc: BulkWriteError, *, retried: bool) -> list[BaseException | None]:
+    """Each document's outcome in a batch the database partly refused. On a second attempt a
     duplicate `_id` is the first attempt's own insert (see the module docstring)."""
     failed = {error["index"]: error for error in exc.details.get("writeErrors", [])}
-    for index, (_, future) in enumerate(batch):
-        if future.done():
-            continue
+    outcomes: list[BaseException | None] = []
+    for index in range(n):
         error = failed.get(index)
         if error is None or (retried and error.get("code") == DUPLICATE_KEY):
-            future.set_result(None)
+            outcomes.append(None)
         elif error.get("code") == DUPLICATE_KEY:
-            future.set_exception(DuplicateKeyError(error.get("errmsg", "duplicate key")))
+            outcomes.append(DuplicateKeyError(error.get("errmsg", "duplicate key")))
         else:
-            future.set_exception(BulkWriteError({"writeErrors": [error]}))
-
-
-def _fail_all(batch: list[tuple[Document, asyncio.Future[None]]], exc: BaseException) -> None:
-    for _, future in batch:
-        if not future.done():
-            future.set_exception(exc)
+            outcomes.append(BulkWriteError({"writeErrors": [error]}))
+    return outcomes

@@ -1,94 +1,194 @@
 """`client.registered`, `client.updated`, `client.deleted`: so other services drop cached data.
 
-Published in the background after the change is stored, without publisher confirms: losing
-one only delays a cache expiry elsewhere (nothing caches clients for long), so a
-registration never waits for the broker, pays no confirm round trip, nor fails because the
-broker is down.
+A change is announced before its request is answered, and an announced event is never
+lost: `announce` returns once RabbitMQ has confirmed the event (a persistent message, as
+settings changes are published) or, when the broker cannot confirm it, once the event is
+stored in the outbox collection (`client_event_outbox`), from which the relay publishes it
+when the broker is back. A 201 from registration therefore means the client is stored and
+its `client.registered` event will be delivered.
 
-Events wait in an in-process buffer, published in order by one background task. While the
-broker is unreachable they stay there (up to `max_pending`; beyond that new ones are dropped
-and counted) and go out once it is back. At shutdown `drain` publishes what is buffered
-before the broker connection closes. An event already handed to a connection that then
-breaks is lost (no confirms): that, a buffer overflow, and a shutdown while the broker is
-down are the only ways one goes missing.
+Concurrent announcements share one message (`oidc_common.group_commit`): the events of a
+batch are grouped by type, tenant and reason, and each group is one message whose
+`data.client_ids` lists the clients, confirmed once. Under load a single confirmed publish
+carries a whole batch of registrations; at concurrency 1 it carries one.
+
+Delivery is at least once: the relay publishes an outbox entry, then deletes it, so a crash
+in between (or a confirm that timed out although the broker had the message) publishes it
+twice. Consumers drop cached data, which is idempotent. Across replicas one relay runs at a
+time (a Redis lock), so two replicas never publish the same entry together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
+import datetime as dt
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+from redis.asyncio import Redis
 
 from oidc_common.broker import Broker, BrokerUnavailable
 from oidc_common.events import Event
+from oidc_common.group_commit import GroupCommit
+from oidc_common.locks import LockBusy, redis_lock
+from oidc_common.mongo import Collections, Document
 
 log = logging.getLogger(__name__)
 
-# Seconds between attempts while the broker is unreachable.
-RETRY_INTERVAL = 0.5
+# Seconds a request waits for the broker's confirm before the outbox takes the event.
+CONFIRM_TIMEOUT = 2.0
+# Seconds between the relay's passes over the outbox, and entries per pass.
+RELAY_INTERVAL = 1.0
+RELAY_BATCH = 512
+DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class ClientEvent:
+    type: str
+    tenant_id: str
+    client_id: str
+    reason: str = ""
+
+    @property
+    def outbox_id(self) -> str:
+        # One pending entry per client and type: a second `client.updated` while the first
+        # waits says nothing more (consumers only drop what they cached).
+        return f"{self.type}:{self.client_id}"
+
+
+def envelopes(events: Sequence[ClientEvent]) -> list[tuple[Event, list[ClientEvent]]]:
+    """One envelope per (type, tenant, reason), `data.client_ids` in announcement order,
+    each with the events it carries."""
+    groups: dict[tuple[str, str, str], list[ClientEvent]] = {}
+    for event in events:
+        groups.setdefault((event.type, event.tenant_id, event.reason), []).append(event)
+    out = []
+    for (event_type, tenant_id, reason), members in groups.items():
+        data: dict[str, Any] = {"client_ids": [m.client_id for m in members]}
+        if reason:
+            data["reason"] = reason
+        out.append((Event(event_type, tenant_id, data), members))
+    return out
 
 
 class ClientEvents:
-    def __init__(self, broker: Broker, max_pending: int = 10_000) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        db: AsyncDatabase[Document],
+        redis: Redis,
+        prefix: str,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        registry = registry or CollectorRegistry()
+        self.published = Counter(
+            "registration_client_events_published",
+            "Client events confirmed by the broker (one per client)",
+            registry=registry,
+        )
+        self.deferred = Counter(
+            "registration_client_events_deferred",
+            "Client events stored in the outbox because the broker did not confirm them",
+            registry=registry,
+        )
         self._broker = broker
-        self._max_pending = max_pending
-        self._buffer: collections.deque[Event] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._idle = asyncio.Event()  # set while nothing is buffered or being published
-        self._idle.set()
-        self._pump: asyncio.Task[None] | None = None
-        self.dropped = 0
+        self._outbox = db[Collections.CLIENT_EVENT_OUTBOX]
+        self._redis = redis
+        self._lock_key = f"{prefix}lock:client-event-outbox"
+        self._commit: GroupCommit[ClientEvent, bool] = GroupCommit(self._announce_batch)
 
-    def emit(self, event_type: str, tenant_id: str, client_id: str, reason: str = "") -> None:
-        """Queue an event about `client_id`; never blocks, never raises."""
-        if len(self._buffer) >= self._max_pending:
-            self.dropped += 1
-            log.warning("client event dropped: buffer full", extra={"type": event_type})
-            return
-        data = {"client_id": client_id}
-        if reason:
-            data["reason"] = reason
-        self._buffer.append(Event(event_type, tenant_id, data))
-        self._idle.clear()
-        self._wakeup.set()
-        if self._pump is None:
-            self._pump = asyncio.create_task(self._run(), name="client-events")
+    async def announce(
+        self, event_type: str, tenant_id: str, client_id: str, reason: str = ""
+    ) -> bool:
+        """Announce a change to `client_id`; True once the event is confirmed by the broker
+        or stored in the outbox, False if neither could take it (broker and database both
+        unreachable: the caller decides what that costs)."""
+        return await self._commit.submit(ClientEvent(event_type, tenant_id, client_id, reason))
 
-    async def _run(self) -> None:
-        unavailable = False
-        while True:
-            if not self._buffer:
-                self._idle.set()
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            event = self._buffer[0]
+    async def _announce_batch(self, events: list[ClientEvent]) -> Sequence[bool]:
+        """Publish a batch, one confirmed message per group; what the broker did not confirm
+        goes to the outbox. One outcome per event: False only where both failed."""
+        pending: list[ClientEvent] = []
+        for envelope, members in envelopes(events):
             try:
-                await self._broker.publish(event, confirm=False)
-            except BrokerUnavailable as exc:
-                if not unavailable:  # once per outage, not once per event
-                    log.warning(
-                        "client events waiting for the broker",
-                        extra={"pending": len(self._buffer), "error": str(exc)},
-                    )
-                unavailable = True
-                await asyncio.sleep(RETRY_INTERVAL)
-                continue
-            unavailable = False
-            # Only this task takes from the left; `emit` appends on the right.
-            self._buffer.popleft()
+                await self._broker.publish(envelope, timeout=CONFIRM_TIMEOUT)
+            except BrokerUnavailable:
+                pending += members
+            else:
+                self.published.inc(len(members))
+        if not pending:
+            return [True] * len(events)
+        try:
+            await self._store(pending)
+        except Exception as exc:
+            log.warning("client events neither published nor stored", extra={"error": str(exc)})
+            lost = {id(event) for event in pending}
+            return [id(event) not in lost for event in events]
+        self.deferred.inc(len(pending))
+        log.warning("client events kept in the outbox for the broker", extra={"n": len(pending)})
+        return [True] * len(events)
 
-    async def drain(self, timeout: float = 5.0) -> None:
-        """Publish what is buffered, waiting at most `timeout` seconds, then stop the
-        background task; what could not be published is logged as lost."""
-        if self._pump is None:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        self._pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._pump
-        self._pump = None
-        if self._buffer:
-            log.warning("client events not published at shutdown", extra={"n": len(self._buffer)})
+    async def _store(self, events: list[ClientEvent]) -> None:
+        now = dt.datetime.now(dt.UTC)
+        docs = [
+            {
+                "_id": event.outbox_id,
+                "type": event.type,
+                "tenant_id": event.tenant_id,
+                "client_id": event.client_id,
+                "reason": event.reason,
+                "queued_at": now,
+            }
+            for event in events
+        ]
+        try:
+            await self._outbox.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:  # an entry already pending for the same change is fine
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def relay_forever(self, interval: float = RELAY_INTERVAL) -> None:
+        """Publish the outbox while the broker is connected, every `interval` seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.relay()
+            except Exception as exc:  # Redis or the database away: the next pass retries
+                log.warning("client event outbox not relayed", extra={"error": str(exc)})
+
+    async def relay(self) -> int:
+        """One pass: publish up to RELAY_BATCH outbox entries (oldest first), removing each
+        group once the broker confirmed it; returns how many events went out."""
+        if not self._broker.is_connected:
+            return 0
+        try:
+            async with redis_lock(self._redis, self._lock_key, ttl_ms=30_000, wait_seconds=0):
+                return await self._relay_pass()
+        except LockBusy:
+            return 0  # another replica is relaying
+
+    async def _relay_pass(self) -> int:
+        cursor = self._outbox.find({}).sort("queued_at", 1).limit(RELAY_BATCH)
+        entries = [
+            ClientEvent(doc["type"], doc["tenant_id"], doc["client_id"], doc.get("reason", ""))
+            async for doc in cursor
+        ]
+        relayed = 0
+        for envelope, members in envelopes(entries):
+            await self._broker.publish(envelope)  # BrokerUnavailable: the next pass retries
+            await self._outbox.delete_many({"_id": {"$in": [m.outbox_id for m in members]}})
+            self.published.inc(len(members))
+            relayed += len(members)
+        if relayed:
+            log.info("client events relayed from the outbox", extra={"n": relayed})
+        return relayed
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for announcements in flight (shutdown)."""
+        return await self._commit.drain(timeout)

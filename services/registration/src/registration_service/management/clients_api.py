@@ -115,7 +115,7 @@ async def patch_client(request: web.Request) -> web.Response:
         updated = await clients.get(doc["tenant_id"], doc["_id"])
     if updated is None:
         raise _not_found()
-    request.app[CLIENT_EVENTS].emit(CLIENT_UPDATED, doc["tenant_id"], doc["_id"])
+    await request.app[CLIENT_EVENTS].announce(CLIENT_UPDATED, doc["tenant_id"], doc["_id"])
     return json_response(_view(updated))
 
 
@@ -126,7 +126,7 @@ async def delete_client(request: web.Request) -> web.Response:
         raise _not_found()
     if doc.get("dynamic"):
         await request.app[CLIENT_CAP].release(doc["tenant_id"])
-    request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, doc["tenant_id"], doc["_id"], "owner")
+    await request.app[CLIENT_EVENTS].announce(CLIENT_DELETED, doc["tenant_id"], doc["_id"], "owner")
     return web.Response(status=204)
 
 

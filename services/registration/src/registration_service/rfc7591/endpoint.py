@@ -145,7 +145,9 @@ async def reserve_slot(request: web.Request, policy: RegistrationPolicy, slot: C
             continue
         if await clients.reap(client_id, still_matching=never_used_filter(tenant_id)):
             await cap.release(tenant_id)
-            request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, tenant_id, client_id, "evicted")
+            await request.app[CLIENT_EVENTS].announce(
+                CLIENT_DELETED, tenant_id, client_id, "evicted"
+            )
             break
     if not await cap.reserve(tenant_id, policy.max_clients, count):
         raise OAuthError(
@@ -180,7 +182,9 @@ async def create_client(
     }
     await request.app[CLIENTS].insert(doc)
     slot.held = False  # the stored client owns the place now
-    request.app[CLIENT_EVENTS].emit(CLIENT_REGISTERED, tenant_id, client_id)
+    # A 201 promises the event too: confirmed by the broker, or kept in the outbox.
+    if not await request.app[CLIENT_EVENTS].announce(CLIENT_REGISTERED, tenant_id, client_id):
+        raise unavailable()
     body = client_information(
         doc, request[ORIGIN], client_secret=secret, registration_access_token=access_token
     )

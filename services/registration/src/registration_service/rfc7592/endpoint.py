@@ -126,7 +126,7 @@ async def _update_locked(
     )
     if updated is None:  # deleted or reaped meanwhile
         raise _INVALID_TOKEN
-    request.app[CLIENT_EVENTS].emit(CLIENT_UPDATED, doc["tenant_id"], doc["_id"])
+    await request.app[CLIENT_EVENTS].announce(CLIENT_UPDATED, doc["tenant_id"], doc["_id"])
     answer = client_information(
         updated,
         request[ORIGIN],
@@ -142,5 +142,5 @@ async def delete_client(request: web.Request) -> web.Response:
     if not await request.app[CLIENTS].delete(doc["tenant_id"], doc["_id"]):
         raise _INVALID_TOKEN
     await request.app[CLIENT_CAP].release(doc["tenant_id"])
-    request.app[CLIENT_EVENTS].emit(CLIENT_DELETED, doc["tenant_id"], doc["_id"], "self")
+    await request.app[CLIENT_EVENTS].announce(CLIENT_DELETED, doc["tenant_id"], doc["_id"], "self")
     return web.Response(status=204, headers=NO_STORE)

@@ -1,0 +1,100 @@
+"""Group commit: concurrent requests share one round trip to a backing service.
+
+A request hands its item to a `GroupCommit` and awaits its own outcome. While one flush is
+in flight the next items gather in a queue; when it returns, everything queued (up to
+`max_batch`) goes out in the next flush. At concurrency 1 a batch is a single item and no
+latency is added; under load a round trip carries many items, so the client library's
+per-call CPU (framing, futures, pool bookkeeping) is paid once per batch instead of once per
+request. Each request learns only its own item's outcome: the flush function returns one
+result or exception per item, in order.
+
+Used for client inserts (`registration_service/clients/batching.py`), the registration
+admission script (`registration_service/abuse/admission.py`) and client events
+(`registration_service/events/client_events.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
+
+# One flush: the items in submission order -> one outcome (or exception) per item.
+Flush = Callable[[list[Item]], Awaitable[Sequence[Outcome | BaseException]]]
+
+
+class GroupCommit(Generic[Item, Outcome]):
+    def __init__(
+        self,
+        flush: Flush[Item, Outcome],
+        *,
+        max_batch: int = 64,
+        sheds_queue: Callable[[BaseException], bool] | None = None,
+    ) -> None:
+        """`flush` sends one batch (raising fails the whole batch with that exception);
+        `sheds_queue(exc)` says whether an exception a flush raised should also fail what
+        queued meanwhile at once (the service is unreachable: each would only wait again)."""
+        self._flush = flush
+        self._max_batch = max_batch
+        self._sheds_queue = sheds_queue
+        self._queue: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        # The task flushing the queue, if any (referenced, so it cannot be collected).
+        self._flusher: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        """Items queued, not yet handed to a flush."""
+        return len(self._queue)
+
+    async def submit(self, item: Item) -> Outcome:
+        """Queue `item`; returns its outcome once its batch was flushed, or raises the
+        exception its flush gave it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        self._queue.append((item, future))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush_all())
+        return await future
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for every queued and in-flight batch (shutdown);
+        True if none is left. A request cancelled meanwhile leaves its item queued: it is
+        still flushed, only its answer is lost."""
+        flusher = self._flusher
+        if flusher is None:
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(flusher), timeout)
+        return self._flusher is None
+
+    async def _flush_all(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                try:
+                    outcomes = await self._flush([item for item, _ in batch])
+                except Exception as exc:
+                    _fail(batch, exc)
+                    if self._sheds_queue is not None and self._sheds_queue(exc):
+                        queued, self._queue = self._queue, []
+                        _fail(queued, exc)
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its request was cancelled
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._flusher = None
+
+
+def _fail(batch: list[tuple[Item, asyncio.Future[Outcome]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
