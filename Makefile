@@ -17,8 +17,10 @@ help:
 	@echo "make stop     stop everything 'make run' or 'make test' started"
 	@echo "make lint     ruff + mypy"
 	@echo "make deploy-check   compose schema, kustomize + Kubernetes schemas, hadolint, nginx -t (no Docker)"
-	@echo "make bench    settings propagation, then registration throughput and latency"
-	@echo "make bench-propagation   PATCH -> registration gate latency only"
+	@echo "make bench    settings propagation (idle, then 3 replicas under load), registration"
+	@echo "             throughput, latency and CPU per registration next to a bare-aiohttp"
+	@echo "             baseline and node-oidc-provider (npm ci on first use), the token endpoint"
+	@echo "make bench-propagation   PATCH -> registration gate latency only (idle and under load)"
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || { echo "[make] installing uv from PyPI"; \
@@ -74,12 +76,16 @@ run: install
 stop:
 	@python3 deploy/local/stack.py stop
 
+# The peer, node-oidc-provider, is installed by bench/registration.py on first use
+# (bench/peer/install.sh: `npm ci` once per lock file; an error without node/npm).
 bench: install backing
 	@command -v wrk >/dev/null || { echo "[make] installing wrk (load generator)"; \
 		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
 	@$(BACKING_ENV) && $(PY) bench/propagation.py && $(PY) bench/registration.py && $(PY) bench/token_endpoint.py
 
 bench-propagation: install backing
+	@command -v wrk >/dev/null || { echo "[make] installing wrk (load generator)"; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
 	@$(BACKING_ENV) && $(PY) bench/propagation.py
 
 clean: stop

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import http.client
 import importlib
+import json
 import os
 import re
+import resource
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -79,6 +84,13 @@ def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
+def print_logs(logs: Iterable[Path]) -> None:
+    """The end of each log a server wrote (they log warnings and errors only)."""
+    for log in logs:
+        if log.exists() and log.stat().st_size:
+            print(f"{log.name} (last lines):\n{log.read_text()[-2000:]}")
+
+
 def wait_ready(port: int, path: str = "/readyz", timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,6 +102,39 @@ def wait_ready(port: int, path: str = "/readyz", timeout: float = 60.0) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"nothing ready on port {port}{path} after {timeout} s")
+
+
+def register_body() -> bytes:
+    """The registration body wrk sends, read from bench/register.lua (one source for both)."""
+    script = (HERE / "register.lua").read_text()
+    found = re.search(r"^wrk\.body = '(.*)'$", script, re.MULTILINE)
+    if found is None:
+        raise RuntimeError("bench/register.lua: no `wrk.body = '...'` line")
+    return found.group(1).encode()
+
+
+def expect_registered(port: int, path: str = "/oidc/register") -> dict[str, object]:
+    """POST wrk's registration request once to `port`; the client it answers with, or an
+    error unless it is a 201 with a client_id (a server that rejects the request would
+    otherwise be measured answering errors)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            path,
+            body=register_body(),
+            headers={"Host": DOMAIN, "Content-Type": "application/json"},
+        )
+        response = connection.getresponse()
+        status, body = response.status, response.read()
+    finally:
+        connection.close()
+    client = json.loads(body) if body.startswith(b"{") else {}
+    if status != 201 or "client_id" not in client:
+        raise RuntimeError(
+            f"port {port} {path} answered wrk's registration request with {status}: {body!r}"
+        )
+    return dict(client)
 
 
 async def new_tenant(settings: Settings, domain: str) -> str:
@@ -169,44 +214,133 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine (every process, every core) has been busy so far."""
+    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    # user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    ticks = [int(v) for v in first[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+
+
+@dataclass
+class CpuShare:
+    """CPU used during one run, in percent of one core: per process group, and the machine."""
+
+    groups: dict[str, float]
+    machine: float
+
+
 class CpuMeter:
-    """Where the CPU goes during one run: the profile that shows which process limits it."""
+    """Where the CPU goes during one run: the profile that shows which process limits it.
+
+    The groups are the processes that serve the request (the server and the backing services
+    it uses); the machine's total is read too, so that CPU nobody here accounts for (another
+    benchmark on the same machine) shows up instead of hiding in the figures."""
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
         self._groups = groups
         self._start: dict[str, float] = {}
+        self._machine = 0.0
         self._t0 = 0.0
 
     def start(self) -> None:
         self._t0 = time.monotonic()
+        self._machine = machine_busy_seconds()
         self._start = {name: cpu_seconds(pids) for name, pids in self._groups.items()}
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> CpuShare:
         elapsed = time.monotonic() - self._t0
-        return {
+        groups = {
             name: 100 * (cpu_seconds(pids) - self._start[name]) / elapsed
             for name, pids in self._groups.items()
         }
+        return CpuShare(groups, 100 * (machine_busy_seconds() - self._machine) / elapsed)
 
 
 def python() -> str:
     return sys.executable
 
 
+def us_per_request(cpu_percent: float, rps: float) -> float:
+    """CPU time per request, in µs, of a process using `cpu_percent` of one core at `rps`."""
+    # 1% of one core for one second is 10 ms of CPU time.
+    return cpu_percent * 10_000 / rps if rps else 0.0
+
+
 @dataclass
 class Result:
+    """One wrk run: throughput, latency, status counts and the CPU it cost.
+
+    `cpu` holds the process groups that serve the request (percent of one core), `loadgen`
+    wrk's own CPU, `other` what the rest of the machine used meanwhile (other processes,
+    interrupts; near 0 on a quiet machine)."""
+
     name: str
     concurrency: int
     rps: float
     p50_ms: float
     p99_ms: float
-    statuses: str
+    requests: int
+    non_2xx: int
     cpu: dict[str, float] = field(default_factory=dict)
+    loadgen: float = 0.0
+    other: float = 0.0
+
+    @property
+    def statuses(self) -> str:
+        return f"{self.requests - self.non_2xx} 2xx, {self.non_2xx} other"
+
+    def us(self, group: str) -> float:
+        """µs of `group`'s CPU per request."""
+        return us_per_request(self.cpu.get(group, 0.0), self.rps)
+
+    @property
+    def server_us(self) -> float:
+        return self.us("server")
+
+    @property
+    def machine_us(self) -> float:
+        """µs of CPU per request of every process that serves it (server + backing services)."""
+        return us_per_request(sum(self.cpu.values()), self.rps)
 
 
 def _ms(value: str) -> float:
     number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk_command(url: str, concurrency: int, seconds: int, script: str) -> list[str]:
+    """wrk with one thread, pinned to LOADGEN_CPU, running bench/`script` against `url`."""
+    return [
+        *("taskset", "-c", str(LOADGEN_CPU), "wrk", "-t1", f"-c{concurrency}"),
+        *(f"-d{seconds}s", "--latency", "-s", str(HERE / script), url),
+    ]
+
+
+def parse_wrk(name: str, concurrency: int, out: str) -> Result:
+    """Throughput, p50/p99 and status counts from wrk's report."""
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        distribution = out.split("Latency Distribution", 1)[1]
+        p50 = _ms(re.search(r"50%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
+        p99 = _ms(re.search(r"99%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
+        total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    except (AttributeError, IndexError) as exc:
+        raise RuntimeError(f"cannot read wrk's output for {name} c={concurrency}:\n{out}") from exc
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    # Socket errors (connect, read, write, timeout) are requests that got no 2xx either.
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    failed = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        failed += sum(int(n) for n in socket_errors.groups())
+    return Result(name, concurrency, rps, p50, p99, total, failed)
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def wrk(
@@ -218,40 +352,49 @@ def wrk(
     script: str = "register.lua",
     env: dict[str, str] | None = None,
 ) -> Result:
-    """One wrk run (one thread, pinned to LOADGEN_CPU) of bench/`script` against `url`."""
+    """One wrk run (one thread, pinned to LOADGEN_CPU) of bench/`script` against `url`; with a
+    meter, the CPU of the meter's groups, of wrk itself and of the rest of the machine."""
+    # wrk is a child this process waits for: its CPU time is the children's rusage delta.
+    loadgen_before = _children_cpu_seconds()
+    started = time.monotonic()
     if meter:
         meter.start()
     out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            str(LOADGEN_CPU),
-            "wrk",
-            "-t1",
-            f"-c{concurrency}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(HERE / script),
-            url,
-        ],
+        wrk_command(url, concurrency, seconds, script),
         capture_output=True,
         text=True,
         check=True,
         env={"BENCH_HOST": DOMAIN, **(env or {})},
     ).stdout
-    try:
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        distribution = out.split("Latency Distribution", 1)[1]
-        p50 = _ms(re.search(r"50%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
-        p99 = _ms(re.search(r"99%\s+(\S+)", distribution).group(1))  # type: ignore[union-attr]
-    except (AttributeError, IndexError) as exc:
-        raise RuntimeError(f"cannot read wrk's output for {name} c={concurrency}:\n{out}") from exc
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    cpu = meter.stop() if meter else {}
-    return Result(name, concurrency, rps, p50, p99, f"{total - errors} 2xx, {errors} other", cpu)
+    share = meter.stop() if meter else None
+    result = parse_wrk(name, concurrency, out)
+    if share:
+        elapsed = time.monotonic() - started
+        result.cpu = share.groups
+        result.loadgen = 100 * (_children_cpu_seconds() - loadgen_before) / elapsed
+        result.other = max(0.0, share.machine - sum(share.groups.values()) - result.loadgen)
+    return result
+
+
+class WrkLoad:
+    """wrk in the background for as long as a measurement takes (stopped with SIGINT, on
+    which wrk prints its usual report)."""
+
+    def __init__(self, name: str, url: str, concurrency: int, script: str = "register.lua"):
+        self.name, self.concurrency = name, concurrency
+        # Far longer than any measurement: stop() ends it.
+        self._process = subprocess.Popen(
+            wrk_command(url, concurrency, 3600, script),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={"BENCH_HOST": DOMAIN},
+        )
+
+    def stop(self) -> Result:
+        self._process.send_signal(signal.SIGINT)
+        out, _ = self._process.communicate(timeout=30)
+        return parse_wrk(self.name, self.concurrency, out)
 
 
 def requests_per_second(result: Result) -> float:
@@ -259,8 +402,18 @@ def requests_per_second(result: Result) -> float:
 
 
 def result_row(r: Result) -> str:
+    """One run on one line: throughput, latency, statuses, then CPU per request."""
     cpu = " ".join(f"{name} {value:.0f}%" for name, value in r.cpu.items() if value >= 1)
-    return (
+    line = (
         f"{r.name:34s} c={r.concurrency:<3d} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  "
-        f"p99 {r.p99_ms:7.2f} ms  {r.statuses}  cpu: {cpu}"
+        f"p99 {r.p99_ms:7.2f} ms  {r.statuses}"
     )
+    if r.cpu:
+        line += (
+            f"  cpu: {cpu}; per request: server {r.server_us:.0f} µs, "
+            f"machine {r.machine_us:.0f} µs (wrk {us_per_request(r.loadgen, r.rps):.0f} µs"
+        )
+        if r.other >= 5:  # more than scheduler noise: something else ran meanwhile
+            line += f", rest of machine {us_per_request(r.other, r.rps):.0f} µs"
+        line += ")"
+    return line

@@ -35,7 +35,9 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
 EVENT_LOOP = "event loop (polling, callbacks, socket reads)"
 
 
-_CALLBACK = "Handle._run (asyncio/events.py"
+# Where the loop hands over to a callback: asyncio's Handle._run, or, under uvloop (whose
+# loop is compiled code py-spy does not show), the asyncio Runner that started the loop.
+_CALLBACKS = ("Handle._run (asyncio/events.py", "Runner.run (asyncio/runners.py")
 _IDLE_WORKER = "_worker (concurrent/futures/thread.py"
 
 
@@ -89,7 +91,9 @@ def group(raw: str) -> list[tuple[str, float]]:
 def _component(frames: list[str]) -> str:
     # Only the callback the loop is running says who asked for the work; the frames above
     # it (run_app, run_forever) are on every stack.
-    callback = max((i for i, f in enumerate(frames) if _CALLBACK in f), default=len(frames))
+    callback = max(
+        (i for i, f in enumerate(frames) if any(c in f for c in _CALLBACKS)), default=len(frames)
+    )
     for frame in reversed(frames[callback + 1 :]):
         for name, markers in COMPONENTS:
             if any(marker in frame for marker in markers):
