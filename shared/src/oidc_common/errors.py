@@ -8,11 +8,11 @@ format of the endpoint, without internals.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 
+import orjson
 import redis.exceptions
 from aiohttp import web, web_protocol
 from pymongo.errors import ConnectionFailure
@@ -39,7 +39,7 @@ def json_response(
     body: object, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=orjson.dumps(body),
         status=status,
         content_type="application/json",
         headers=headers,

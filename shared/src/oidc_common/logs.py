@@ -6,9 +6,9 @@ import contextvars
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,7 +61,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 def incoming_request_id(request: web.Request) -> str:
     candidate = request.headers.get(REQUEST_ID_HEADER, "")
-    return candidate if _VALID_REQUEST_ID.match(candidate) else uuid.uuid4().hex
+    return candidate if _VALID_REQUEST_ID.match(candidate) else secrets.token_hex(16)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -33,6 +33,9 @@ class RequestMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self._service = service
+        # The labelled series by (route, method, status): prometheus_client's `labels()`
+        # takes a lock and builds a key on every call; the set of keys is small and fixed.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def middleware(self) -> Middleware:
         @web.middleware
@@ -51,8 +54,19 @@ class RequestMetrics:
                 # Label by route template, never by raw path: client ids must not explode series.
                 label = route.canonical if route is not None else "unmatched"
                 method = request.method if request.method in KNOWN_METHODS else "other"
-                labels = (self._service, label, method, str(status))
-                self.requests.labels(*labels).inc()
-                self.latency.labels(*labels).observe(time.perf_counter() - started)
+                count, latency = self._series_for(label, method, status)
+                count.inc()
+                latency.observe(time.perf_counter() - started)
 
         return record
+
+    def _series_for(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            labels = (self._service, route, method, str(status))
+            series = self._series[key] = (
+                self.requests.labels(*labels),
+                self.latency.labels(*labels),
+            )
+        return series

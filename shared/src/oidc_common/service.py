@@ -39,6 +39,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
+import uvloop
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 from pymongo import AsyncMongoClient
@@ -301,5 +302,7 @@ def run(app: web.Application, settings: Settings) -> None:
     """Serve `app` until SIGTERM or SIGINT, then shut down gracefully (module docstring);
     returns normally (exit status 0) once everything is flushed and closed."""
     app.on_startup.append(_freeze_startup_objects)
-    asyncio.run(_serve(app, settings))
+    # uvloop: the same asyncio API on libuv, with less CPU per socket event (every request
+    # is several: the client's, and the database's, Redis's and the broker's replies).
+    uvloop.run(_serve(app, settings))
     log.info("shut down", extra=_timing(app[SHUTDOWN]))

@@ -5,14 +5,22 @@ access token, so it is sealed with AES-GCM under a key derived from the Idempote
 itself: only a caller who presents the key can read it back, and Redis never holds a usable
 secret. The same key with a different body is refused (422); a retry while the first
 request is still running gets 409.
+
+The first answer is recorded before it is sent when Redis allows; when Redis went away
+mid-request (after the record was begun), recording goes on in the background until Redis
+is back, for as long as the record stays "in flight": meanwhile a retry is told 409 (still
+running), and once recorded it gets the first answer, never a second client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +31,12 @@ from redis.asyncio import Redis
 
 from oidc_common.errors import OAuthError
 
+log = logging.getLogger(__name__)
+
 RETENTION_SECONDS = 24 * 3600
 IN_FLIGHT_SECONDS = 30
+# Seconds between attempts to record an answer while Redis is away.
+RECORD_RETRY_INTERVAL = 0.5
 MAX_KEY_LENGTH = 255
 # Registration is anonymous: the key is what stands between a replay and someone else's
 # credentials, so it must be unguessable (a UUID has 36 characters).
@@ -58,6 +70,8 @@ class IdempotencyStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        # Answers still being recorded in the background (referenced until done).
+        self._recording: set[asyncio.Task[None]] = set()
 
     def _redis_key(self, tenant_id: str, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
@@ -106,6 +120,35 @@ class IdempotencyStore:
     async def complete(
         self, tenant_id: str, key: str, body_fingerprint: str, status: int, body: dict[str, Any]
     ) -> None:
+        """Record the answer now, or keep trying in the background while the record is in
+        flight (Redis away); never raises."""
+        started = time.monotonic()
+        record = self._done_record(tenant_id, key, body_fingerprint, status, body)
+        redis_key = self._redis_key(tenant_id, key)
+        try:
+            await self._redis.set(redis_key, record, ex=RETENTION_SECONDS)
+        except Exception as exc:
+            log.warning("idempotency record not stored yet, retrying", extra={"error": str(exc)})
+            task = asyncio.create_task(self._record_later(redis_key, record, started))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
+
+    async def _record_later(self, redis_key: str, record: str, started: float) -> None:
+        # Only while the in-flight record would still be there: after that a retry may
+        # already have begun again, and its record must not be overwritten.
+        while time.monotonic() - started < IN_FLIGHT_SECONDS - RECORD_RETRY_INTERVAL:
+            await asyncio.sleep(RECORD_RETRY_INTERVAL)
+            try:
+                await self._redis.set(redis_key, record, ex=RETENTION_SECONDS, xx=True)
+            except Exception as exc:
+                log.debug("idempotency record still not stored", extra={"error": str(exc)})
+                continue
+            return
+        log.warning("idempotency record lost: Redis stayed away")
+
+    def _done_record(
+        self, tenant_id: str, key: str, body_fingerprint: str, status: int, body: dict[str, Any]
+    ) -> str:
         nonce = os.urandom(12)
         sealed = nonce + self._cipher(tenant_id, key).encrypt(
             nonce, json.dumps(body).encode(), None
@@ -116,9 +159,7 @@ class IdempotencyStore:
             "status": status,
             "sealed": base64.b64encode(sealed).decode(),
         }
-        await self._redis.set(
-            self._redis_key(tenant_id, key), json.dumps(record), ex=RETENTION_SECONDS
-        )
+        return json.dumps(record)
 
     async def abandon(self, tenant_id: str, key: str) -> None:
         await self._redis.delete(self._redis_key(tenant_id, key))

@@ -146,6 +146,25 @@ def unavailable() -> OAuthError:
     )
 
 
+# Policies already read, by (tenant, settings version): a version's settings never change,
+# so its policy is read from the settings once, not on every request.
+_POLICIES: dict[tuple[str, int], RegistrationPolicy] = {}
+MAX_POLICIES = 4096
+
+
+def policy_of(snapshot: SettingsSnapshot | None) -> RegistrationPolicy:
+    """The registration policy of `snapshot` (the defaults without one)."""
+    if snapshot is None:
+        return RegistrationPolicy.from_settings({})
+    key = (snapshot.tenant_id, snapshot.version)
+    policy = _POLICIES.get(key)
+    if policy is None:
+        if len(_POLICIES) >= MAX_POLICIES:
+            _POLICIES.clear()
+        policy = _POLICIES[key] = RegistrationPolicy.from_settings(snapshot.settings)
+    return policy
+
+
 def registration_policy(decision: GateDecision) -> RegistrationPolicy:
     """The policy an open registration applies; 503 when the flag cannot be known, 403 while
     registration is off (RFC 7591 §3.2.2 lets the server refuse; Auth0 answers 403)."""
@@ -157,7 +176,7 @@ def registration_policy(decision: GateDecision) -> RegistrationPolicy:
             "Dynamic client registration is disabled for this tenant",
             status=403,
         )
-    return RegistrationPolicy.from_settings(decision.snapshot.settings)
+    return policy_of(decision.snapshot)
 
 
 def self_management_policy(decision: GateDecision) -> RegistrationPolicy:
@@ -167,9 +186,7 @@ def self_management_policy(decision: GateDecision) -> RegistrationPolicy:
     if decision.state is GateState.UNKNOWN:
         raise unavailable()
     # A tenant without a settings document has the default policy.
-    snapshot = decision.snapshot
-    settings = snapshot.settings if snapshot else {}
-    policy = RegistrationPolicy.from_settings(settings)
+    policy = policy_of(decision.snapshot)
     if not policy.client_self_management:
         raise OAuthError(
             "access_denied",

@@ -247,8 +247,5 @@ async def register(request: web.Request) -> web.Response:
         # A failed attempt may be retried with the key.
         await store.abandon(tenant_id, idempotency_key)
         raise
-    try:
-        await store.complete(tenant_id, idempotency_key, body_fingerprint, status, answer)
-    except Exception as exc:  # the client exists: answer it; a retry may then duplicate it
-        log.warning("idempotency record not stored", extra={"error": str(exc)})
+    await store.complete(tenant_id, idempotency_key, body_fingerprint, status, answer)
     return _respond(status, answer)
