@@ -1,0 +1,31 @@
+"""Client events of one batch become one message per (type, tenant, reason)."""
+
+from __future__ import annotations
+
+from registration_service.events.client_events import ClientEvent, envelopes
+
+
+def test_a_batch_is_grouped_by_type_tenant_and_reason_in_order() -> None:
+    batch = [
+        ClientEvent("client.registered", "t1", "a"),
+        ClientEvent("client.registered", "t2", "b"),
+        ClientEvent("client.registered", "t1", "c"),
+        ClientEvent("client.deleted", "t1", "d", "evicted"),
+        ClientEvent("client.deleted", "t1", "e", "self"),
+    ]
+    messages = [(e.type, e.tenant_id, e.data) for e, _ in envelopes(batch)]
+    assert messages == [
+        ("client.registered", "t1", {"client_ids": ["a", "c"]}),
+        ("client.registered", "t2", {"client_ids": ["b"]}),
+        ("client.deleted", "t1", {"client_ids": ["d"], "reason": "evicted"}),
+        ("client.deleted", "t1", {"client_ids": ["e"], "reason": "self"}),
+    ]
+    # Each message knows the events it carries (the outbox takes them if it is refused).
+    assert [len(members) for _, members in envelopes(batch)] == [2, 1, 1, 1]
+
+
+def test_outbox_entries_are_one_per_client_and_type() -> None:
+    first = ClientEvent("client.updated", "t1", "a")
+    again = ClientEvent("client.updated", "t1", "a")
+    assert first.outbox_id == again.outbox_id
+    assert first.outbox_id != ClientEvent("client.deleted", "t1", "a").outbox_id

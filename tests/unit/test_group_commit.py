@@ -1,0 +1,87 @@
+"""Group commit (oidc_common.group_commit): batching, per-item outcomes, failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from oidc_common.group_commit import GroupCommit
+
+
+class Recorder:
+    """A flush that records its batches and holds each until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = asyncio.Event()
+
+    async def flush(self, items: list[int]) -> Sequence[int | BaseException]:
+        self.batches.append(items)
+        await self.release.wait()
+        return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
+
+
+async def test_items_queued_during_a_flush_go_out_together_in_the_next() -> None:
+    recorder = Recorder()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.flush, max_batch=3)
+    first = asyncio.create_task(commit.submit(0))
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(commit.submit(i)) for i in range(2, 10, 2)]
+    await asyncio.sleep(0)
+    assert recorder.batches == [[0]] and len(commit) == 4
+    recorder.release.set()
+    assert await first == 0
+    assert await asyncio.gather(*later) == [20, 40, 60, 80]
+    assert recorder.batches == [[0], [2, 4, 6], [8]]  # max_batch bounds a batch
+
+
+async def test_each_item_gets_its_own_outcome() -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.flush)
+    results = await asyncio.gather(*(commit.submit(i) for i in range(4)), return_exceptions=True)
+    assert results[0] == 0 and results[2] == 20
+    assert isinstance(results[1], ValueError) and str(results[1]) == "odd 1"
+    assert isinstance(results[3], ValueError) and str(results[3]) == "odd 3"
+
+
+async def test_a_failed_flush_fails_its_batch_and_may_shed_the_queue() -> None:
+    gate = asyncio.Event()
+
+    async def unreachable(items: list[int]) -> Sequence[int]:
+        await gate.wait()
+        raise ConnectionError("no server")
+
+    commit: GroupCommit[int, int] = GroupCommit(
+        unreachable, sheds_queue=lambda exc: isinstance(exc, ConnectionError)
+    )
+    tasks = [asyncio.create_task(commit.submit(i)) for i in range(3)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    # Shed: the two queued behind the failed flush failed with it, no second flush ran.
+    assert len(commit) == 0 and await commit.drain(0.1)
+
+
+async def test_drain_waits_for_the_batch_in_flight() -> None:
+    recorder = Recorder()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.flush)
+    task = asyncio.create_task(commit.submit(4))
+    await asyncio.sleep(0)
+    assert not await commit.drain(0.05)
+    recorder.release.set()
+    assert await commit.drain(1.0)
+    assert await task == 40
+
+
+@pytest.mark.parametrize("max_batch", [1, 2])
+async def test_every_item_is_flushed_once(max_batch: int) -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.flush, max_batch=max_batch)
+    await asyncio.gather(*(commit.submit(i) for i in range(0, 10, 2)))
+    assert sorted(i for batch in recorder.batches for i in batch) == [0, 2, 4, 6, 8]
+    assert all(len(batch) <= max_batch for batch in recorder.batches)
