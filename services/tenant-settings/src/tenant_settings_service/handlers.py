@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -49,9 +50,14 @@ async def patch_settings(request: web.Request) -> web.Response:
     for field in READ_ONLY_FIELDS & body.keys():
         raise _bad_body(f"Payload validation error: '{field}' is read-only")
     publisher = request.app[PUBLISHER]
+    repository = request.app[REPOSITORY]
+    tenant_id = request[TENANT].id
+    # The current settings are read while the lock is taken: one round trip less before the
+    # change reaches the replicas (the write is conditional on the version read).
+    read = asyncio.ensure_future(repository.get(tenant_id))
     try:
-        async with publisher.lock(request[TENANT].id):
-            stored, changed = await request.app[REPOSITORY].update(request[TENANT].id, body)
+        async with publisher.lock(tenant_id):
+            stored, changed = await repository.update(tenant_id, body, read=read)
             if changed:
                 await publisher.publish(stored)
     except SettingsValidationError as exc:
@@ -60,6 +66,11 @@ async def patch_settings(request: web.Request) -> web.Response:
         raise ManagementApiError(404, "Tenant settings not found", "inexistent_tenant") from exc
     except (ConcurrentUpdate, LockBusy) as exc:
         raise ManagementApiError(409, "Concurrent update, retry", "conflict") from exc
+    finally:
+        if not read.done():
+            read.cancel()
+        elif not read.cancelled():
+            read.exception()  # retrieved: a read nobody awaited (lock refused) logs nothing
     return json_response(_representation(stored))
 
 

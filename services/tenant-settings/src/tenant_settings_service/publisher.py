@@ -76,6 +76,18 @@ class SettingsPublisher:
         )
 
     async def publish(self, stored: StoredSettings) -> bool:
+        """Publish a stored change (confirmed by the broker) and write it to the shared
+        cache; True once published, False when the broker was unavailable (the change stays
+        flagged for the recovery loop)."""
+        # The cache write and the publish run side by side: every replica's gate learns the
+        # change from the event, so it must not wait a Redis round trip behind the cache.
+        published, _ = await asyncio.gather(self._publish_event(stored), self._write_cache(stored))
+        if published:
+            await self._repository.mark_published(stored.tenant_id, stored.version)
+            self.published.inc()
+        return published
+
+    async def _write_cache(self, stored: StoredSettings) -> None:
         # The shared cache learns the change at once, even if the broker is down (the same
         # compare-and-set on version the consumers use, so order does not matter).
         try:
@@ -84,6 +96,8 @@ class SettingsPublisher:
             )
         except Exception as exc:
             log.warning("settings cache write failed", extra={"error": str(exc)})
+
+    async def _publish_event(self, stored: StoredSettings) -> bool:
         try:
             await self._broker.publish(settings_event(stored))
         except BrokerUnavailable as exc:
@@ -93,8 +107,6 @@ class SettingsPublisher:
             )
             self.deferred.inc()
             return False
-        await self._repository.mark_published(stored.tenant_id, stored.version)
-        self.published.inc()
         return True
 
     async def publish_pending(self) -> int:

@@ -14,6 +14,7 @@ or tries again, and `mark_published` simply runs again.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,15 +66,23 @@ class SettingsRepository:
         return StoredSettings.from_doc(doc)
 
     async def update(
-        self, tenant_id: str, patch: Any, attempts: int = 20
+        self,
+        tenant_id: str,
+        patch: Any,
+        attempts: int = 20,
+        read: Awaitable[StoredSettings] | None = None,
     ) -> tuple[StoredSettings, bool]:
         """Apply `patch`; returns the stored settings and whether anything changed.
 
-        The caller holds the tenant's lock. Raises SettingsNotFound, SettingsValidationError
-        (a bad patch), ConcurrentUpdate, or PyMongo's errors while the database is down."""
+        The caller holds the tenant's lock. `read` is a read of the settings the caller
+        already started (while taking the lock): a change stored in between makes the
+        conditional write miss, and the next round reads again. Raises SettingsNotFound,
+        SettingsValidationError (a bad patch), ConcurrentUpdate, or PyMongo's errors while
+        the database is down."""
         connection_lost = False
         for _ in range(attempts):
-            current = await self.get(tenant_id)
+            current = await (read or self.get(tenant_id))
+            read = None
             merged = apply_patch(current.settings, patch)
             if merged == current.settings:
                 return current, False
