@@ -60,8 +60,10 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def incoming_request_id(request: web.Request) -> str:
-    candidate = request.headers.get(REQUEST_ID_HEADER, "")
-    return candidate if _VALID_REQUEST_ID.match(candidate) else secrets.token_hex(16)
+    candidate = request.headers.get(REQUEST_ID_HEADER)
+    if candidate and _VALID_REQUEST_ID.match(candidate):
+        return candidate
+    return secrets.token_hex(16)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

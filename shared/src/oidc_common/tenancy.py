@@ -7,6 +7,7 @@ client cannot pick another tenant or forge its IP address.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import time
@@ -85,6 +86,9 @@ def split_host(host: str) -> tuple[str, str | None]:
     return host, None
 
 
+# Cached per (address, trusted networks): asked for the peer of every request (bounded: a
+# forwarded-for hop is whatever the client wrote).
+@functools.lru_cache(maxsize=8192)
 def _is_trusted(remote: str | None, trusted: tuple[IPNetwork, ...]) -> bool:
     if not remote or not trusted:
         return False
