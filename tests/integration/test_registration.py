@@ -167,6 +167,29 @@ async def test_non_json_and_oversized_bodies(
     assert isinstance(got, dict) and "error" in got and "error_description" in got
 
 
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        # An escaped unpaired surrogate in a member name, quoted back in the description.
+        (b'{"redirect_uris":["https://a.example/cb"],"client_name#\\ud800":"x"}', "client_name#"),
+        # An integer beyond 64 bits is the integer the client wrote, not a float.
+        (b'{"redirect_uris":["https://a.example/cb"],"default_max_age":1' + b"0" * 25 + b"}", None),
+        # A number beyond a float's range is refused, not read as infinity.
+        (b'{"redirect_uris":["https://a.example/cb"],"default_max_age":1e400}', None),
+    ],
+    ids=["surrogate-in-member-name", "huge-integer", "huge-float"],
+)
+async def test_hostile_numbers_and_escapes_get_a_json_400(
+    dcr_open: Dcr, raw: bytes, names: str | None
+) -> None:
+    status, got, headers = await dcr_open.register(None, raw=raw)
+    assert status == 400, got
+    assert headers["Content-Type"].startswith("application/json")
+    assert got["error"] in {"invalid_client_metadata", "invalid_request"}, got
+    if names:
+        assert names in got["error_description"]
+
+
 async def test_idempotency_key_replays_and_detects_reuse(dcr_open: Dcr) -> None:
     key = {"Idempotency-Key": "7f2c1d0e-3b1a-4f5e-9c8d-1a2b3c4d5e6f"}
     first_status, first, _ = await dcr_open.register(SEED_EXAMPLE, headers=key)

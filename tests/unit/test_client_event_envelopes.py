@@ -24,8 +24,8 @@ def test_a_batch_is_grouped_by_type_tenant_and_reason_in_order() -> None:
     assert [len(members) for _, members in envelopes(batch)] == [2, 1, 1, 1]
 
 
-def test_outbox_entries_are_one_per_client_and_type() -> None:
-    first = ClientEvent("client.updated", "t1", "a")
-    again = ClientEvent("client.updated", "t1", "a")
-    assert first.outbox_id == again.outbox_id
-    assert first.outbox_id != ClientEvent("client.deleted", "t1", "a").outbox_id
+def test_a_client_named_twice_in_a_batch_is_listed_once() -> None:
+    batch = [ClientEvent("client.updated", "t1", "a"), ClientEvent("client.updated", "t1", "a")]
+    [(envelope, members)] = envelopes(batch)
+    assert envelope.data == {"client_ids": ["a"]}
+    assert len(members) == 2  # both announcements are carried (and answered)

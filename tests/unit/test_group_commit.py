@@ -85,3 +85,26 @@ async def test_every_item_is_flushed_once(max_batch: int) -> None:
     await asyncio.gather(*(commit.submit(i) for i in range(0, 10, 2)))
     assert sorted(i for batch in recorder.batches for i in batch) == [0, 2, 4, 6, 8]
     assert all(len(batch) <= max_batch for batch in recorder.batches)
+
+
+async def test_an_item_whose_request_was_cancelled_is_not_flushed() -> None:
+    recorder = Recorder()
+    commit: GroupCommit[int, int] = GroupCommit(recorder.flush)
+    first = asyncio.create_task(commit.submit(0))
+    await asyncio.sleep(0)
+    dropped = asyncio.create_task(commit.submit(2))
+    kept = asyncio.create_task(commit.submit(4))
+    await asyncio.sleep(0)
+    dropped.cancel()
+    recorder.release.set()
+    assert await first == 0 and await kept == 40
+    assert recorder.batches == [[0], [4]]  # no token spent, no place held for nobody
+
+
+async def test_a_flush_of_the_wrong_length_fails_its_batch() -> None:
+    async def short(items: list[int]) -> Sequence[int]:
+        return items[:-1]
+
+    commit: GroupCommit[int, int] = GroupCommit(short)
+    with pytest.raises(RuntimeError, match="outcomes for"):
+        await commit.submit(1)

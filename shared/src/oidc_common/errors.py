@@ -8,6 +8,7 @@ format of the endpoint, without internals.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
@@ -35,11 +36,21 @@ def is_management_path(path: str) -> bool:
     return path.startswith(MANAGEMENT_PREFIX) or path == MANAGEMENT_PREFIX.rstrip("/")
 
 
+def json_bytes(body: object) -> bytes:
+    """`body` as compact JSON. orjson, except for what it cannot write: a string holding an
+    unpaired surrogate (an error description quoting what the client sent) is escaped by
+    the standard library, as RFC 8259 §7 allows."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
 def json_response(
     body: object, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        body=orjson.dumps(body),
+        body=json_bytes(body),
         status=status,
         content_type="application/json",
         headers=headers,

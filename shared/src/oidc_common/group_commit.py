@@ -16,8 +16,10 @@ admission script (`registration_service/abuse/admission.py`) and client events
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+import contextvars
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -41,7 +43,7 @@ class GroupCommit(Generic[Item, Outcome]):
         self._flush = flush
         self._max_batch = max_batch
         self._sheds_queue = sheds_queue
-        self._queue: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        self._queue: collections.deque[tuple[Item, asyncio.Future[Outcome]]] = collections.deque()
         # The task flushing the queue, if any (referenced, so it cannot be collected).
         self._flusher: asyncio.Task[None] | None = None
 
@@ -56,13 +58,15 @@ class GroupCommit(Generic[Item, Outcome]):
         future: asyncio.Future[Outcome] = loop.create_future()
         self._queue.append((item, future))
         if self._flusher is None:
-            self._flusher = loop.create_task(self._flush_all())
+            # A context of its own: the flusher outlives this request (its request id
+            # must not tag the log lines of later batches).
+            self._flusher = loop.create_task(self._flush_all(), context=contextvars.Context())
         return await future
 
     async def drain(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for every queued and in-flight batch (shutdown);
-        True if none is left. A request cancelled meanwhile leaves its item queued: it is
-        still flushed, only its answer is lost."""
+        True if none is left. An item whose request was cancelled before its batch formed
+        is dropped (nobody waits for it); one already in flight completes."""
         flusher = self._flusher
         if flusher is None:
             return True
@@ -73,16 +77,24 @@ class GroupCommit(Generic[Item, Outcome]):
     async def _flush_all(self) -> None:
         try:
             while self._queue:
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
+                batch = self._take_batch()
+                if not batch:
+                    continue
                 try:
                     outcomes = await self._flush([item for item, _ in batch])
+                    if len(outcomes) != len(batch):
+                        raise RuntimeError(f"{len(outcomes)} outcomes for {len(batch)} items")
                 except Exception as exc:
                     _fail(batch, exc)
                     if self._sheds_queue is not None and self._sheds_queue(exc):
-                        queued, self._queue = self._queue, []
-                        _fail(queued, exc)
+                        _fail(self._queue, exc)
+                        self._queue.clear()
                     continue
+                except BaseException:  # cancelled (shutdown): nobody is left waiting
+                    for _, future in [*batch, *self._queue]:
+                        future.cancel()
+                    self._queue.clear()
+                    raise
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():  # its request was cancelled
                         continue
@@ -93,8 +105,18 @@ class GroupCommit(Generic[Item, Outcome]):
         finally:
             self._flusher = None
 
+    def _take_batch(self) -> list[tuple[Item, asyncio.Future[Outcome]]]:
+        """The next batch, without the items whose request was cancelled meanwhile (an
+        admission nobody waits for must not spend a token or hold a place)."""
+        batch: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        while self._queue and len(batch) < self._max_batch:
+            entry = self._queue.popleft()
+            if not entry[1].done():
+                batch.append(entry)
+        return batch
 
-def _fail(batch: list[tuple[Item, asyncio.Future[Outcome]]], exc: BaseException) -> None:
+
+def _fail(batch: Iterable[tuple[Item, asyncio.Future[Outcome]]], exc: BaseException) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(exc)

@@ -12,7 +12,8 @@ live server (the socket was closed before or while it was written) in every case
 server dying between executing a command and replying. Then the retried command runs twice;
 every command these services send either is idempotent (GET, SET with a fixed value,
 compare-and-set scripts, DEL) or errs on the safe side run twice (a rate-limit token spent
-twice; the client-cap counter one too high until the reaper re-seeds it from MongoDB; a
+twice; the client-cap counter too high (by one, or by a batch of concurrent registrations
+decided in one script call) until the reaper re-seeds it from MongoDB; a
 `SET NX` claim that then reports "taken", so its request fails closed). Timeouts are never
 retried: a command that timed out may have run, and a second wait would double the time a
 request hangs while Redis is unreachable.

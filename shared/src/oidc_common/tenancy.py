@@ -86,12 +86,21 @@ def split_host(host: str) -> tuple[str, str | None]:
     return host, None
 
 
-# Cached per (address, trusted networks): asked for the peer of every request (bounded: a
-# forwarded-for hop is whatever the client wrote).
-@functools.lru_cache(maxsize=8192)
+# The longest textual IP address (an IPv6 address with an embedded IPv4 one).
+MAX_ADDRESS_LENGTH = 45
+
+
 def _is_trusted(remote: str | None, trusted: tuple[IPNetwork, ...]) -> bool:
-    if not remote or not trusted:
+    if not remote or not trusted or len(remote) > MAX_ADDRESS_LENGTH:
         return False
+    return _is_trusted_address(remote, trusted)
+
+
+# Cached per (address, trusted networks): asked for the peer of every request. Bounded in
+# entries and, by the length check above, in size (a forwarded-for hop is whatever the
+# client wrote).
+@functools.lru_cache(maxsize=8192)
+def _is_trusted_address(remote: str, trusted: tuple[IPNetwork, ...]) -> bool:
     try:
         address = ipaddress.ip_address(remote)
     except ValueError:

@@ -6,10 +6,13 @@ itself: only a caller who presents the key can read it back, and Redis never hol
 secret. The same key with a different body is refused (422); a retry while the first
 request is still running gets 409.
 
-The first answer is recorded before it is sent when Redis allows; when Redis went away
-mid-request (after the record was begun), recording goes on in the background until Redis
-is back, for as long as the record stays "in flight": meanwhile a retry is told 409 (still
-running), and once recorded it gets the first answer, never a second client.
+Each attempt's in-flight record carries a random attempt id, and the attempt only ever
+replaces (with its answer) or removes its own record, by compare-and-set: a request that
+outlived its in-flight record cannot overwrite the record of a retry that began since. The
+first answer is recorded before it is sent when Redis allows; when Redis went away
+mid-request, recording goes on in the background until Redis is back, while the attempt's
+own record is still there: meanwhile a retry is told 409 (still running), and once recorded
+it gets the first answer, never a second client.
 """
 
 from __future__ import annotations
@@ -49,6 +52,29 @@ class Replay:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """This request holds the key: its in-flight record carries `id`."""
+
+    id: str
+
+
+# KEYS[1] the record; ARGV[1] the attempt id; ARGV[2] the new record ("" deletes);
+# ARGV[3] its lifetime in seconds. 1 if the in-flight record of that attempt was replaced.
+_REPLACE_OWN = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local ok, record = pcall(cjson.decode, current)
+if not ok or record['state'] ~= 'pending' or record['attempt'] ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+end
+return 1
+"""
+
+
 def fingerprint(body: Any) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
@@ -70,6 +96,7 @@ class IdempotencyStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._replace_own = redis.register_script(_REPLACE_OWN)
         # Answers still being recorded in the background (referenced until done).
         self._recording: set[asyncio.Task[None]] = set()
 
@@ -87,13 +114,17 @@ class IdempotencyStore:
         ).derive(key.encode())
         return AESGCM(derived)
 
-    async def begin(self, tenant_id: str, key: str, body_fingerprint: str) -> Replay | None:
-        """A replay of the first answer, or None when this request should proceed."""
+    async def begin(self, tenant_id: str, key: str, body_fingerprint: str) -> Replay | Attempt:
+        """A replay of the first answer, or the Attempt this request proceeds as. Raises
+        OAuthError 422 (the key was used with another body) or 409 (still running)."""
         redis_key = self._redis_key(tenant_id, key)
-        pending = json.dumps({"state": "pending", "fingerprint": body_fingerprint})
+        attempt = Attempt(os.urandom(12).hex())
+        pending = json.dumps(
+            {"state": "pending", "fingerprint": body_fingerprint, "attempt": attempt.id}
+        )
         for _ in range(2):
             if await self._redis.set(redis_key, pending, nx=True, ex=IN_FLIGHT_SECONDS):
-                return None
+                return attempt
             raw = await self._redis.get(redis_key)
             if raw is None:
                 continue  # expired between the two calls
@@ -118,28 +149,41 @@ class IdempotencyStore:
         )
 
     async def complete(
-        self, tenant_id: str, key: str, body_fingerprint: str, status: int, body: dict[str, Any]
+        self,
+        tenant_id: str,
+        key: str,
+        attempt: Attempt,
+        body_fingerprint: str,
+        status: int,
+        body: dict[str, Any],
     ) -> None:
-        """Record the answer now, or keep trying in the background while the record is in
-        flight (Redis away); never raises."""
-        started = time.monotonic()
+        """Record the answer in place of this attempt's in-flight record, now or, while
+        Redis is away, in the background for as long as that record may still be there;
+        never raises."""
         record = self._done_record(tenant_id, key, body_fingerprint, status, body)
         redis_key = self._redis_key(tenant_id, key)
         try:
-            await self._redis.set(redis_key, record, ex=RETENTION_SECONDS)
+            await self._record(redis_key, attempt, record)
         except Exception as exc:
             log.warning("idempotency record not stored yet, retrying", extra={"error": str(exc)})
-            task = asyncio.create_task(self._record_later(redis_key, record, started))
+            task = asyncio.create_task(self._record_later(redis_key, attempt, record))
             self._recording.add(task)
             task.add_done_callback(self._recording.discard)
 
-    async def _record_later(self, redis_key: str, record: str, started: float) -> None:
-        # Only while the in-flight record would still be there: after that a retry may
-        # already have begun again, and its record must not be overwritten.
-        while time.monotonic() - started < IN_FLIGHT_SECONDS - RECORD_RETRY_INTERVAL:
+    async def _record(self, redis_key: str, attempt: Attempt, record: str) -> None:
+        if not await self._replace_own(
+            keys=[redis_key], args=[attempt.id, record, RETENTION_SECONDS]
+        ):
+            # Its in-flight record expired (the request outlived it): a retry may already
+            # hold the key, and its record is not ours to replace.
+            log.warning("idempotency record not stored: the attempt outlived its record")
+
+    async def _record_later(self, redis_key: str, attempt: Attempt, record: str) -> None:
+        deadline = time.monotonic() + IN_FLIGHT_SECONDS
+        while time.monotonic() < deadline:
             await asyncio.sleep(RECORD_RETRY_INTERVAL)
             try:
-                await self._redis.set(redis_key, record, ex=RETENTION_SECONDS, xx=True)
+                await self._record(redis_key, attempt, record)
             except Exception as exc:
                 log.debug("idempotency record still not stored", extra={"error": str(exc)})
                 continue
@@ -161,5 +205,6 @@ class IdempotencyStore:
         }
         return json.dumps(record)
 
-    async def abandon(self, tenant_id: str, key: str) -> None:
-        await self._redis.delete(self._redis_key(tenant_id, key))
+    async def abandon(self, tenant_id: str, key: str, attempt: Attempt) -> None:
+        """Remove this attempt's in-flight record (it failed: a retry may run again)."""
+        await self._replace_own(keys=[self._redis_key(tenant_id, key)], args=[attempt.id, "", 0])

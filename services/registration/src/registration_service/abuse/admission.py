@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from oidc_common.group_commit import GroupCommit
 
@@ -71,7 +73,13 @@ class Admitter:
         self._script = redis.register_script(_ADMIT)
         self._prefix = prefix
         self._cap = cap
-        self._commit: GroupCommit[_Ask, Admission] = GroupCommit(self._decide, max_batch=max_batch)
+        self._commit: GroupCommit[_Ask, Admission] = GroupCommit(
+            self._decide,
+            max_batch=max_batch,
+            # Redis unreachable: what queued behind the failed call answers 503 at once
+            # instead of each waiting out the same timeout.
+            sheds_queue=lambda exc: isinstance(exc, RedisConnectionError | RedisTimeoutError),
+        )
 
     async def admit(
         self,

@@ -182,7 +182,8 @@ async def create_client(
     }
     await request.app[CLIENTS].insert(doc)
     slot.held = False  # the stored client owns the place now
-    # A 201 promises the event too: confirmed by the broker, or kept in the outbox.
+    # A 201 promises the event too: confirmed by the broker, or kept in the outbox. Else
+    # 503: the client is stored but nobody learns its credentials; never used, it is reaped.
     if not await request.app[CLIENT_EVENTS].announce(CLIENT_REGISTERED, tenant_id, client_id):
         raise unavailable()
     body = client_information(
@@ -234,18 +235,18 @@ async def register(request: web.Request) -> web.Response:
     store = request.app[IDEMPOTENCY]
     body_fingerprint = fingerprint(body)
     try:
-        replay: Replay | None = await store.begin(tenant_id, idempotency_key, body_fingerprint)
+        begun = await store.begin(tenant_id, idempotency_key, body_fingerprint)
     except OAuthError:  # 409 (first attempt still running) or 422 (another body)
         await spend_token(request, policy)
         raise
-    if replay is not None:
+    if isinstance(begun, Replay):
         await spend_token(request, policy)
-        return _respond(replay.status, replay.body)
+        return _respond(begun.status, begun.body)
     try:
         answer, status = await store_client(request, policy, metadata)
     except BaseException:
         # A failed attempt may be retried with the key.
-        await store.abandon(tenant_id, idempotency_key)
+        await store.abandon(tenant_id, idempotency_key, begun)
         raise
-    await store.complete(tenant_id, idempotency_key, body_fingerprint, status, answer)
+    await store.complete(tenant_id, idempotency_key, begun, body_fingerprint, status, answer)
     return _respond(status, answer)
