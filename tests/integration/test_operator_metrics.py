@@ -48,6 +48,9 @@ async def test_the_gate_reports_its_decisions_and_its_newest_settings(dcr: Dcr) 
     assert found[("registration_gate_tenants_held", ())] >= 1
     newest = found[("registration_settings_newest_change_timestamp_seconds", ())]
     assert changed_at - 5 < newest < time.time() + 1
+    # The gate held it after its commit and before now: its propagation, per replica.
+    applied = found[("registration_settings_gate_applied_timestamp_seconds", ())]
+    assert newest <= applied + 0.001 and applied < time.time() + 1
 
 
 class _Unreachable:

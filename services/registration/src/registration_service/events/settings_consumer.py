@@ -112,6 +112,12 @@ class SettingsConsumer:
             "Commit time of the newest settings change this replica has received",
             registry=registry,
         )
+        self.gate_applied = Gauge(
+            "registration_settings_gate_applied_timestamp_seconds",
+            "When this replica's gate first held the newest settings change (whichever queue "
+            "delivered it first); minus the newest change's timestamp: its propagation",
+            registry=registry,
+        )
         self._newest_change = 0.0
         registry.register(GateMetrics(gate))
 
@@ -145,6 +151,7 @@ class SettingsConsumer:
         if decoded is not None:
             self._gate.remember(decoded[1])
             if decoded[0].occurred_at > self._newest_change:
+                self.gate_applied.set(time.time())
                 self._newest_change = decoded[0].occurred_at
                 self.newest_change.set(self._newest_change)
         return decoded
