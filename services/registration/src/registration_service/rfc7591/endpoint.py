@@ -148,7 +148,10 @@ async def reserve_slot(request: web.Request, policy: RegistrationPolicy, slot: C
             await request.app[CLIENT_EVENTS].announce(
                 CLIENT_DELETED, tenant_id, client_id, "evicted"
             )
-            break
+            if await cap.reserve(tenant_id, policy.max_clients, count):
+                slot.held = True
+                return
+            # A concurrent registration took the place this eviction freed: evict another.
     if not await cap.reserve(tenant_id, policy.max_clients, count):
         raise OAuthError(
             "access_denied",
