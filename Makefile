@@ -47,7 +47,7 @@ browser:
 # The MCP TypeScript SDK test's Node client: `npm ci` from tests/e2e/mcp/package-lock.json, once
 # per lock file (an error without node/npm).
 mcp-client:
-	@tests/e2e/mcp/install.sh
+	@deploy/local/npm_ci_once.sh tests/e2e/mcp mcp-client "the MCP TypeScript SDK test"
 
 lint: install
 	@echo "[make] ruff"
@@ -77,7 +77,7 @@ stop:
 	@python3 deploy/local/stack.py stop
 
 # The peer, node-oidc-provider, is installed by bench/registration.py on first use
-# (bench/peer/install.sh: `npm ci` once per lock file; an error without node/npm).
+# (deploy/local/npm_ci_once.sh: `npm ci` once per lock file; an error without node/npm).
 bench: install backing
 	@command -v wrk >/dev/null || { echo "[make] installing wrk (load generator)"; \
 		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }

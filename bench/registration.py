@@ -40,6 +40,7 @@ from common import (
     DOMAIN,
     HERE,
     LOADGEN_CPU,
+    ROOT,
     SERVER_CPU,
     CpuMeter,
     Result,
@@ -83,9 +84,10 @@ STACK = load_stack()
 
 def install_peer() -> None:
     """node-oidc-provider from bench/peer/package-lock.json (`npm ci`, once per lock file)."""
-    done = subprocess.run([str(PEER_DIR / "install.sh")], check=False)
+    install = [str(ROOT / "deploy" / "local" / "npm_ci_once.sh"), str(PEER_DIR), "bench-peer"]
+    done = subprocess.run([*install, "the benchmark's peer (bench/peer/)"], check=False)
     if done.returncode != 0:
-        sys.exit("cannot install the peer (bench/peer/install.sh failed, see above)")
+        sys.exit("cannot install the peer (npm ci in bench/peer failed, see above)")
 
 
 def start_peer(port: int, log: Path) -> subprocess.Popen[bytes]:

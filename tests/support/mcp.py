@@ -43,13 +43,15 @@ from .waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_DIR = ROOT / "tests" / "e2e" / "mcp"
+INSTALL = ROOT / "deploy" / "local" / "npm_ci_once.sh"
 NODE_WAIT = 60.0  # seconds: each line the test waits for from the Node client
 ANSWER_WAIT = 90  # seconds: how long the Node client waits for the redirect's parameters
 
 
 def require_node_client() -> str:
     """The `node` executable, with the client's dependencies installed from package-lock.json
-    (`install.sh`: `npm ci` once per lock file). A failure, never a skip, without Node/npm."""
+    (deploy/local/npm_ci_once.sh: `npm ci` once per lock file). A failure, never a skip,
+    without Node/npm."""
     node = shutil.which("node")
     if node is None or shutil.which("npm") is None:
         pytest.fail(
@@ -59,9 +61,13 @@ def require_node_client() -> str:
             pytrace=False,
         )
     try:
-        subprocess.run([str(CLIENT_DIR / "install.sh")], check=True, timeout=300)
+        subprocess.run(
+            [str(INSTALL), str(CLIENT_DIR), "mcp-client", "the MCP TypeScript SDK test"],
+            check=True,
+            timeout=300,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        pytest.fail(f"tests/e2e/mcp/install.sh (npm ci) failed: {exc}", pytrace=False)
+        pytest.fail(f"npm ci in tests/e2e/mcp failed: {exc}", pytrace=False)
     return node
 
 
