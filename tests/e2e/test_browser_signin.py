@@ -34,6 +34,7 @@ from tests.support.browser import (
     verify_id_token,
 )
 from tests.support.gateway import APPOINTMENTS_API, Edge, SignInTenant, pkce_pair
+from tests.support.signin import code_form
 
 
 @pytest.fixture(scope="module")
@@ -262,13 +263,7 @@ async def test_code_pkce_public_client(
     assert set(params) == {"code", "state", "iss"}, params
     assert params["state"] == state and params["iss"] == edge.issuer, params
     status, tokens = await edge.token(
-        {
-            "grant_type": "authorization_code",
-            "code": params["code"],
-            "code_verifier": verifier,
-            "redirect_uri": loopback_callback.url,
-            "client_id": client["client_id"],
-        }
+        code_form(params["code"], verifier, loopback_callback.url, client_id=client["client_id"])
     )
     assert status == 200, tokens
     assert tokens["token_type"].lower() == "bearer" and "refresh_token" not in tokens, tokens
@@ -320,12 +315,7 @@ async def test_code_pkce_confidential_basic_offline_access_then_refresh(
     params = await landed_at(page, loopback_callback)
     assert params["state"] == state and params["iss"] == edge.issuer, params
 
-    form = {
-        "grant_type": "authorization_code",
-        "code": params["code"],
-        "code_verifier": verifier,
-        "redirect_uri": loopback_callback.url,
-    }
+    form = code_form(params["code"], verifier, loopback_callback.url)
     # Without its client authentication the code is not redeemed (and stays unused).
     status, refused = await edge.token({**form, "client_id": client["client_id"]})
     assert status == 401 and refused["error"] == "invalid_client", refused

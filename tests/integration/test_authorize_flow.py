@@ -23,6 +23,7 @@ from tests.support.signin import (
     add_api,
     add_client,
     add_user,
+    code_form,
     jwks_key,
     pkce_pair,
     token_request,
@@ -124,13 +125,7 @@ async def test_code_pkce_public_client_signs_in_and_reads_userinfo(
     code, verifier = await code_flow(env, browser, client)
     status, body = await token(
         env,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": CALLBACK,
-            "client_id": client["client_id"],
-        },
+        code_form(code, verifier, CALLBACK, client_id=client["client_id"]),
     )
     assert status == 200, body
     assert "refresh_token" not in body
@@ -247,12 +242,7 @@ async def test_confidential_basic_offline_access_refresh_rotation_and_reuse(
     auth = (client["client_id"], client["client_secret"])
     status, body = await token(
         env,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": CALLBACK,
-        },
+        code_form(code, verifier, CALLBACK),
         auth,
     )
     assert status == 200 and body["refresh_token"], body
@@ -283,12 +273,7 @@ async def test_code_replay_is_refused_and_revokes_the_first_tokens(
     client = await add_client(env)
     auth = (client["client_id"], client["client_secret"])
     code, verifier = await code_flow(env, browser, client, scope="openid offline_access")
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "code_verifier": verifier,
-        "redirect_uri": CALLBACK,
-    }
+    form = code_form(code, verifier, CALLBACK)
     status, body = await token(env, form, auth)
     assert status == 200
     status, again = await token(env, form, auth)
@@ -307,12 +292,7 @@ async def test_code_exchange_bindings(env: AuthorizeEnv, browser: Browser, case:
     client = await add_client(env, redirect_uris=[CALLBACK, CALLBACK + "2"])
     other = await add_client(env)
     code, verifier = await code_flow(env, browser, client)
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "code_verifier": verifier,
-        "redirect_uri": CALLBACK,
-    }
+    form = code_form(code, verifier, CALLBACK)
     auth = (client["client_id"], client["client_secret"])
     if case == "wrong_verifier":
         form["code_verifier"] = pkce_pair()[0]
@@ -623,12 +603,7 @@ async def test_api_token_lifetime_and_user_deletion_revoke(
     )
     status, body = await token(
         env,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": CALLBACK,
-        },
+        code_form(code, verifier, CALLBACK),
         auth,
     )
     assert (
@@ -720,14 +695,13 @@ async def test_dynamic_clients_authenticate_the_way_they_registered(
     code, verifier = await code_flow(env, browser, client)
     status, body = await token(
         env,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": CALLBACK,
-            "client_id": client["client_id"],
-            "client_secret": client["client_secret"],
-        },
+        code_form(
+            code,
+            verifier,
+            CALLBACK,
+            client_id=client["client_id"],
+            client_secret=client["client_secret"],
+        ),
     )
     assert status == 401 and body["error"] == "invalid_client", body
 
@@ -740,12 +714,7 @@ async def test_refresh_narrowing_keeps_the_family_scopes(
     code, verifier = await code_flow(env, browser, client, scope="openid email offline_access")
     status, body = await token(
         env,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": CALLBACK,
-        },
+        code_form(code, verifier, CALLBACK),
         auth,
     )
     status, narrowed = await token(

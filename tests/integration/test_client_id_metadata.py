@@ -36,7 +36,15 @@ from tests.support.cimd import (
     static_resolver,
 )
 from tests.support.services import with_overrides
-from tests.support.signin import Browser, Landing, add_user, jwks_key, pkce_pair, token_request
+from tests.support.signin import (
+    Browser,
+    Landing,
+    add_user,
+    code_form,
+    jwks_key,
+    pkce_pair,
+    token_request,
+)
 
 DOMAIN = "cimd.example"
 ISSUER = f"http://{DOMAIN}/"
@@ -192,13 +200,9 @@ async def test_sign_in_with_a_metadata_document_client(
 
     status, body = await token(
         env,
-        {
-            "grant_type": "authorization_code",
-            "code": landing.params["code"],
-            "code_verifier": verifier,
-            "redirect_uri": "http://127.0.0.1:49152/callback",
-            "client_id": url,
-        },
+        code_form(
+            landing.params["code"], verifier, "http://127.0.0.1:49152/callback", client_id=url
+        ),
     )
     assert status == 200, body
     claims = jwt.decode(

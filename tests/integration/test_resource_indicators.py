@@ -18,6 +18,7 @@ from tests.support.signin import (
     add_api,
     add_client,
     add_user,
+    code_form,
     jwks_key,
     pkce_pair,
     token_request,
@@ -115,14 +116,7 @@ async def test_resource_at_authorize_and_token_sets_the_audience(
     )
     assert "Software: agent-kit 2.1" in landing.page and "Notes MCP server" in landing.page
     code = landing.params["code"]
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "code_verifier": verifier,
-        "redirect_uri": CALLBACK,
-        "client_id": client["client_id"],
-        "resource": MCP,
-    }
+    form = code_form(code, verifier, CALLBACK, client_id=client["client_id"], resource=MCP)
     status, body = await token(env, form)
     assert status == 200, body
     claims = jwt.decode(
@@ -163,14 +157,13 @@ async def test_code_redeemed_for_another_resource_is_invalid_target(
     landing, verifier = await authorize(browser, client, resource=MCP, scope="openid")
     status, body = await token(
         env,
-        {
-            "grant_type": "authorization_code",
-            "code": landing.params["code"],
-            "code_verifier": verifier,
-            "redirect_uri": CALLBACK,
-            "client_id": client["client_id"],
-            "resource": "https://mcp.example.com/other",
-        },
+        code_form(
+            landing.params["code"],
+            verifier,
+            CALLBACK,
+            client_id=client["client_id"],
+            resource="https://mcp.example.com/other",
+        ),
     )
     assert status == 400 and body["error"] == "invalid_target", body
 
@@ -226,12 +219,7 @@ async def test_allowed_prefixes_let_unregistered_urls_be_resources(
     assert target in landing.page and "files:write" in landing.page
     status, body = await token(
         env,
-        {
-            "grant_type": "authorization_code",
-            "code": landing.params["code"],
-            "code_verifier": verifier,
-            "redirect_uri": CALLBACK,
-        },
+        code_form(landing.params["code"], verifier, CALLBACK),
         (client["client_id"], client["client_secret"]),
     )
     assert status == 200 and body["scope"] == "openid files:write"

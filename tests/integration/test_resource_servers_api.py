@@ -4,19 +4,17 @@ malformed request answered 400, and `find_resource_server`, the reader `/authori
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from aiohttp import ClientResponse
 
 from authorize_service.resource_servers import ResourceServer, find_resource_server
 from oidc_common.management_api import MANAGEMENT_API, MANAGEMENT_SCOPES
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
-from tests.support.authorize import AuthorizeEnv, authorize_env
+from tests.support.authorize import ManagementEnv, expect_management_error, management_env
 from tests.support.tokens import management_token
 
 DOMAIN = "acme.example"
@@ -43,29 +41,7 @@ API_FIELDS = {
 }
 
 
-class Env(AuthorizeEnv):
-    token: str = ""
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        raw: str | None = None,
-        params: dict[str, str] | None = None,
-        token: str | None = None,
-        content_type: str = "application/json",
-    ) -> ClientResponse:
-        headers = {"Host": DOMAIN}
-        bearer = self.token if token is None else token
-        if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
-        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        if data is not None:
-            headers["Content-Type"] = content_type
-        return await self.http.request(method, path, data=data, params=params, headers=headers)
-
+class Env(ManagementEnv):
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.call("POST", "/api/v2/resource-servers", body=body)
         created = await response.json()
@@ -78,19 +54,8 @@ class Env(AuthorizeEnv):
 
 @pytest.fixture
 async def env(settings_for: SettingsFactory) -> AsyncIterator[Env]:
-    async with authorize_env(settings_for("authorize"), DOMAIN, Env) as environment:
-        environment.token = await management_token(
-            environment.settings, environment.tenant.tenant_id, ISSUER
-        )
+    async with management_env(settings_for("authorize"), DOMAIN, Env) as environment:
         yield environment
-
-
-async def expect_error(response: ClientResponse, status: int, code: str) -> dict[str, Any]:
-    body = await response.json()
-    assert response.status == status, body
-    assert set(body) == {"statusCode", "error", "message", "errorCode"}, body
-    assert body["statusCode"] == status and body["errorCode"] == code, body
-    return dict(body)
 
 
 async def test_create_the_seed_api_and_read_it_back(env: Env) -> None:
@@ -149,12 +114,12 @@ async def test_the_management_api_is_listed_as_a_system_api(env: Env) -> None:
     assert by_id.status == 200 and await by_id.json() == system
     # The internal key is not an audience.
     internal = await env.call("GET", f"/api/v2/resource-servers/{MANAGEMENT_API}")
-    await expect_error(internal, 404, "inexistent_resource_server")
+    await expect_management_error(internal, 404, "inexistent_resource_server")
 
     # It cannot be deleted, by id or by audience.
     for key in (system["id"], quote(MANAGEMENT_AUDIENCE, safe="")):
         response = await env.call("DELETE", f"/api/v2/resource-servers/{key}")
-        await expect_error(response, 400, "operation_not_supported")
+        await expect_management_error(response, 400, "operation_not_supported")
     assert await env.count() == 2
 
 
@@ -177,7 +142,7 @@ async def test_paging_and_totals(env: Env) -> None:
     assert [api["identifier"] for api in body["resource_servers"]] == ["api-1", "api-2"]
     for params in ({"per_page": "0"}, {"page": "x"}, {"include_totals": "1"}):
         response = await env.call("GET", "/api/v2/resource-servers", params=params)
-        await expect_error(response, 400, "invalid_query_string")
+        await expect_management_error(response, 400, "invalid_query_string")
 
 
 async def test_duplicate_identifier_is_a_conflict(env: Env) -> None:
@@ -185,7 +150,7 @@ async def test_duplicate_identifier_is_a_conflict(env: Env) -> None:
     response = await env.call(
         "POST", "/api/v2/resource-servers", body={"identifier": "appointments:api"}
     )
-    await expect_error(response, 409, "conflict")
+    await expect_management_error(response, 409, "conflict")
     assert await env.count() == 2
 
 
@@ -242,7 +207,7 @@ async def test_bad_bodies_are_400_and_create_nothing(
     env: Env, body: dict[str, Any], needle: str
 ) -> None:
     response = await env.call("POST", "/api/v2/resource-servers", body=body)
-    error = await expect_error(response, 400, "invalid_body")
+    error = await expect_management_error(response, 400, "invalid_body")
     assert needle in error["message"], error
     assert await env.count() == 1  # only the Management API
 
@@ -260,7 +225,7 @@ async def test_unreadable_bodies_are_400(env: Env, raw: str, content_type: str) 
     response = await env.call(
         "POST", "/api/v2/resource-servers", raw=raw, content_type=content_type
     )
-    await expect_error(response, 400, "invalid_body")
+    await expect_management_error(response, 400, "invalid_body")
     assert await env.count() == 1
 
 
@@ -291,7 +256,7 @@ async def test_delete_removes_the_api_and_its_client_grants(env: Env) -> None:
     assert response.status == 204 and await response.read() == b""
     for method in ("GET", "DELETE"):
         response = await env.call(method, f"/api/v2/resource-servers/{api['id']}")
-        await expect_error(response, 404, "inexistent_resource_server")
+        await expect_management_error(response, 404, "inexistent_resource_server")
     assert await grants.count_documents({"audience": "appointments:api"}) == 0
     # The Management API's own grant is untouched.
     assert await grants.count_documents({"audience": MANAGEMENT_API}) == 1
@@ -306,7 +271,7 @@ async def test_unknown_ids_are_404(env: Env) -> None:
     for key in ("000000000000000000000000", "no-such-api", quote("https://x.example/", safe="")):
         for method in ("GET", "DELETE"):
             response = await env.call(method, f"/api/v2/resource-servers/{key}")
-            await expect_error(response, 404, "inexistent_resource_server")
+            await expect_management_error(response, 404, "inexistent_resource_server")
 
 
 def scopes_without(name: str) -> tuple[str, ...]:
@@ -327,12 +292,12 @@ async def test_token_and_scope_are_required(
 ) -> None:
     body = SEED_API if method == "POST" else None
     response = await env.call(method, path, body=body, token="")
-    await expect_error(response, 401, "invalid_token")
+    await expect_management_error(response, 401, "invalid_token")
     narrow = await management_token(
         env.settings, env.tenant.tenant_id, ISSUER, scopes_without(required)
     )
     response = await env.call(method, path, body=body, token=narrow)
-    error = await expect_error(response, 403, "insufficient_scope")
+    error = await expect_management_error(response, 403, "insufficient_scope")
     assert required in error["message"]
     assert await env.count() == 1
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
 
 from authorize_service.resources import PASSWORDS, USERS
 from authorize_service.users.login import authenticate_user
@@ -18,7 +17,7 @@ from authorize_service.users.repository import Users
 from oidc_common.management_api import MANAGEMENT_SCOPES
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
-from tests.support.authorize import AuthorizeEnv, authorize_env
+from tests.support.authorize import ManagementEnv, expect_management_error, management_env
 from tests.support.tenants import bootstrap_tenant
 from tests.support.tokens import management_token
 
@@ -37,30 +36,7 @@ USER_FIELDS = {
 }
 
 
-class Env(AuthorizeEnv):
-    token: str = ""
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        raw: str | None = None,
-        params: dict[str, str] | None = None,
-        token: str | None = None,
-        host: str = DOMAIN,
-        content_type: str = "application/json",
-    ) -> ClientResponse:
-        headers = {"Host": host}
-        bearer = self.token if token is None else token
-        if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
-        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        if data is not None:
-            headers["Content-Type"] = content_type
-        return await self.http.request(method, path, data=data, params=params, headers=headers)
-
+class Env(ManagementEnv):
     async def create(self, **overrides: Any) -> dict[str, Any]:
         body = {"email": "jane@example.com", "password": PASSWORD, "connection": CONNECTION}
         body.update(overrides)
@@ -75,20 +51,8 @@ class Env(AuthorizeEnv):
 
 @pytest.fixture
 async def env(settings_for: SettingsFactory) -> AsyncIterator[Env]:
-    async with authorize_env(settings_for("authorize"), DOMAIN, Env) as environment:
-        environment.token = await management_token(
-            environment.settings, environment.tenant.tenant_id, ISSUER
-        )
+    async with management_env(settings_for("authorize"), DOMAIN, Env) as environment:
         yield environment
-
-
-async def expect_error(response: ClientResponse, status: int, code: str) -> dict[str, Any]:
-    body = await response.json()
-    assert response.status == status, body
-    assert set(body) == {"statusCode", "error", "message", "errorCode"}, body
-    assert body["statusCode"] == status and body["errorCode"] == code, body
-    assert body["message"]
-    return dict(body)
 
 
 def assert_no_secret(text: str) -> None:
@@ -160,7 +124,7 @@ async def test_duplicate_email_in_another_case_is_a_conflict(env: Env) -> None:
             "connection": CONNECTION,
         },
     )
-    body = await expect_error(response, 409, "auth0_idp_error")
+    body = await expect_management_error(response, 409, "auth0_idp_error")
     assert body["message"] == "The user already exists."
     assert len(await env.stored_users()) == 1
 
@@ -218,7 +182,7 @@ async def test_bad_bodies_are_400_and_create_nothing(
     env: Env, body: dict[str, Any], code: str, needle: str
 ) -> None:
     response = await env.call("POST", "/api/v2/users", body=body)
-    error = await expect_error(response, 400, code)
+    error = await expect_management_error(response, 400, code)
     assert needle.lower() in error["message"].lower(), error
     assert PASSWORD not in error["message"]
     assert await env.stored_users() == []
@@ -238,7 +202,7 @@ async def test_bad_bodies_are_400_and_create_nothing(
 )
 async def test_unreadable_bodies_are_400(env: Env, raw: str, content_type: str) -> None:
     response = await env.call("POST", "/api/v2/users", raw=raw, content_type=content_type)
-    await expect_error(response, 400, "invalid_body")
+    await expect_management_error(response, 400, "invalid_body")
     assert await env.stored_users() == []
 
 
@@ -318,16 +282,16 @@ async def test_email_and_q_lookups_are_case_insensitive(env: Env) -> None:
 )
 async def test_bad_list_queries_are_400(env: Env, params: dict[str, str]) -> None:
     response = await env.call("GET", "/api/v2/users", params=params)
-    await expect_error(response, 400, "invalid_query_string")
+    await expect_management_error(response, 400, "invalid_query_string")
 
 
 async def test_unknown_ids_and_delete(env: Env) -> None:
     user = await env.create()
     for unknown in ("auth0|000000000000000000000000", "nobody", "auth0%7C"):
         response = await env.call("GET", f"/api/v2/users/{unknown}")
-        await expect_error(response, 404, "inexistent_user")
+        await expect_management_error(response, 404, "inexistent_user")
         response = await env.call("DELETE", f"/api/v2/users/{unknown}")
-        await expect_error(response, 404, "inexistent_user")
+        await expect_management_error(response, 404, "inexistent_user")
 
     # The user's remembered consents go with them; another user's stay.
     consents = env.db[Collections.CONSENTS]
@@ -340,9 +304,9 @@ async def test_unknown_ids_and_delete(env: Env) -> None:
     response = await env.call("DELETE", f"/api/v2/users/{user['user_id']}")
     assert response.status == 204 and await response.read() == b""
     response = await env.call("GET", f"/api/v2/users/{user['user_id']}")
-    await expect_error(response, 404, "inexistent_user")
+    await expect_management_error(response, 404, "inexistent_user")
     response = await env.call("DELETE", f"/api/v2/users/{user['user_id']}")
-    await expect_error(response, 404, "inexistent_user")
+    await expect_management_error(response, 404, "inexistent_user")
     assert await env.stored_users() == []
     assert [doc["user_id"] async for doc in consents.find({})] == ["auth0|other"]
 
@@ -367,12 +331,12 @@ async def test_users_of_another_tenant_are_invisible(env: Env) -> None:
     assert ours["user_id"] != their_id
     for method in ("GET", "DELETE"):
         response = await env.call(method, f"/api/v2/users/{their_id}")
-        await expect_error(response, 404, "inexistent_user")
+        await expect_management_error(response, 404, "inexistent_user")
     listed = await env.call("GET", "/api/v2/users")
     assert [u["user_id"] for u in await listed.json()] == [ours["user_id"]]
     # This tenant's token does not open the other tenant's API.
     response = await env.call("GET", "/api/v2/users", host="other.example")
-    await expect_error(response, 401, "invalid_token")
+    await expect_management_error(response, 401, "invalid_token")
 
 
 def scopes_without(scope: str) -> tuple[str, ...]:
@@ -391,16 +355,16 @@ def scopes_without(scope: str) -> tuple[str, ...]:
 async def test_token_and_scope_are_required(env: Env, method: str, path: str, scope: str) -> None:
     body = VALID if method == "POST" else None
     response = await env.call(method, path, body=body, token="")
-    await expect_error(response, 401, "invalid_token")
+    await expect_management_error(response, 401, "invalid_token")
     assert response.headers["WWW-Authenticate"] == "Bearer"
     response = await env.call(method, path, body=body, token="not-a-jwt")
-    await expect_error(response, 401, "invalid_token")
+    await expect_management_error(response, 401, "invalid_token")
 
     narrow = await management_token(
         env.settings, env.tenant.tenant_id, ISSUER, scopes_without(scope)
     )
     response = await env.call(method, path, body=body, token=narrow)
-    error = await expect_error(response, 403, "insufficient_scope")
+    error = await expect_management_error(response, 403, "insufficient_scope")
     assert scope in error["message"]
     assert await env.stored_users() == []
 

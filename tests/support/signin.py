@@ -190,6 +190,18 @@ def basic_auth(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
+def code_form(code: str, verifier: str, redirect_uri: str, **extra: str) -> dict[str, str]:
+    """The token request redeeming an authorization code with its PKCE verifier (RFC 6749
+    §4.1.3, RFC 7636 §4.5); `extra` adds members (client_id, resource, ...)."""
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "redirect_uri": redirect_uri,
+        **extra,
+    }
+
+
 async def token_request(
     http: TestClient[web.Request, web.Application],
     host: str,
