@@ -36,7 +36,6 @@ from tests.support.mcp import (
     check_refused,
     check_token_request,
     document_server,
-    gateway_stack,
     mcp_server,
     patch_policy,
     require_node_client,
@@ -45,6 +44,7 @@ from tests.support.mcp import (
     wait_for_discovery,
     wait_until_resource,
 )
+from tests.support.stack import gateway_stack
 
 DOCUMENT_HOSTS = ("127.0.0.1", "localhost")
 

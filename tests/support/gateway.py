@@ -29,6 +29,15 @@ REGISTRATION_PROBE = {
 }
 
 
+async def json_or_text(response: aiohttp.ClientResponse) -> Any:
+    """A response's body: its JSON, its text when that is not JSON, None when empty."""
+    text = await response.text()
+    try:
+        return await response.json(content_type=None) if text else None
+    except ValueError:
+        return text
+
+
 def pkce_pair() -> tuple[str, str]:
     """A PKCE code verifier and its S256 challenge (RFC 7636 §4.1, §4.2)."""
     verifier = secrets.token_urlsafe(48)
@@ -73,12 +82,7 @@ class Edge:
             timeout=aiohttp.ClientTimeout(total=20),
             **kwargs,
         ) as response:
-            text = await response.text()
-            try:
-                body: Any = await response.json(content_type=None) if text else None
-            except ValueError:
-                body = text
-            return response.status, body
+            return response.status, await json_or_text(response)
 
     async def management_token(self) -> str:
         """client_credentials with the demo tenant's credentials, for the Management API."""

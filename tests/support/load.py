@@ -23,6 +23,8 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from oidc_common.events import Event
 
+from .gateway import json_or_text
+
 REGISTRATION_BODY = {
     "client_name": "Load client",
     "redirect_uris": ["https://load.example.com/callback"],
@@ -92,11 +94,7 @@ class Gateway:
                 data=data,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as response:
-                text = await response.text()
-                try:
-                    body: Any = await response.json(content_type=None) if text else None
-                except ValueError:
-                    body = text
+                body = await json_or_text(response)
                 return Answer(
                     kind,
                     started,

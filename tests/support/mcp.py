@@ -20,8 +20,8 @@ import shutil
 import ssl
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page
 
-from .backing import BackingServices
 from .browser import SCREENSHOTS, Callback, check_page_headers, landed_at, screenshot, serve
 from .cimd import make_pki
 from .gateway import Edge, SignInTenant, pkce_pair
-from .services import cleanup_isolated, isolated_settings, new_tag, settings_env
-from .stack import free_port, load_stack_module
 from .waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -364,30 +361,6 @@ async def document_server(
 
 
 # The flow, as the tests drive it -----------------------------------------------------------
-
-
-@contextmanager
-def gateway_stack(
-    backing: BackingServices, state: Path, extra_env: dict[str, str]
-) -> Iterator[tuple[int, dict[str, str], str]]:
-    """The e2e stack as tests/e2e/conftest.py starts it (registration with two replicas, the
-    gateway), with `extra_env` for the services; yields what `stack_processes` yields."""
-    stack_module = load_stack_module()
-    tag = new_tag()
-    env = settings_env(isolated_settings(backing, "e2e", tag))
-    env.update(LOG_LEVEL="INFO", **extra_env)
-    ports = {name: free_port() for name in ("registration", "authorize", "tenant-settings")}
-    config = stack_module.StackConfig(
-        state=state, gateway_port=free_port(), ports=ports, registration_replicas=2, env=env
-    )
-    creds = stack_module.demo_tenant(config)
-    stack = stack_module.Stack(config)
-    stack.start(timeout=60)
-    try:
-        yield config.gateway_port, creds, tag
-    finally:
-        stack.stop()
-        asyncio.run(cleanup_isolated(backing, tag))
 
 
 async def patch_policy(edge: Edge, token: str, policy: dict[str, Any]) -> dict[str, Any]:
