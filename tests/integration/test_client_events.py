@@ -1,25 +1,34 @@
 """Client events: a 201 promises the `client.registered` event, even with the broker away.
 
-Registrations answered while RabbitMQ is unreachable keep their events in the outbox
-collection; once the broker is back the relay publishes them, and each client is announced
-exactly once.
+A registration's event is journaled in Redis by its admission, before the answer, and
+published off the request path. Registrations answered while RabbitMQ is unreachable keep
+their events in the journal; once the broker is back they are published, each client
+exactly once. What a replica left in the journal (it stopped before publishing) is published
+by the relay, a registration's only if its client was stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
 
-from oidc_common.config import Settings
-from oidc_common.events import CLIENT_REGISTERED
-from oidc_common.mongo import Collections, open_client
-from registration_service.events.client_events import RELAY_INTERVAL
+from oidc_common.events import CLIENT_DELETED, CLIENT_REGISTERED
+from oidc_common.mongo import Collections
+from oidc_common.service import BROKER, DB, REDIS
+from registration_service.events.client_events import (
+    ClientEvent,
+    ClientEvents,
+    JournalEntry,
+    journal_score,
+)
+from registration_service.resources import CLIENT_EVENTS
 from tests.conftest import SettingsFactory
 from tests.support.load import Seen, collect_events
 from tests.support.proxy import CuttableProxy
-from tests.support.registration import dcr_stack
+from tests.support.registration import Dcr, dcr_stack
 from tests.support.services import with_overrides
 from tests.support.waiting import eventually
 
@@ -38,16 +47,13 @@ async def broker_path(settings_for: SettingsFactory) -> AsyncIterator[CuttablePr
         await proxy.close()
 
 
-async def _outbox(settings: Settings, tenant_id: str) -> set[str]:
-    client = open_client(settings.mongodb_url)
-    try:
-        entries = client[settings.mongodb_database][Collections.CLIENT_EVENT_OUTBOX]
-        return {
-            str(doc["client_id"])
-            async for doc in entries.find({"tenant_id": tenant_id, "type": CLIENT_REGISTERED})
-        }
-    finally:
-        await client.close()
+async def _journal(dcr: Dcr) -> list[JournalEntry]:
+    members = await dcr.registration_app[REDIS].zrange(dcr.registration_app[CLIENT_EVENTS].journal_key, 0, -1)
+    return [JournalEntry.parse(member) for member in members]
+
+
+async def _journaled_clients(dcr: Dcr, event_type: str = CLIENT_REGISTERED) -> set[str]:
+    return {e.event.client_id for e in await _journal(dcr) if e.event.type == event_type}
 
 
 async def test_events_of_registrations_while_the_broker_is_down_are_delivered_once_later(
@@ -71,23 +77,29 @@ async def test_events_of_registrations_while_the_broker_is_down_are_delivered_on
         assert [status for status, _, _ in answers] == [201] * CLIENTS, answers
         client_ids = {body["client_id"] for _, body, _ in answers}
         assert len(client_ids) == CLIENTS
-        # Acknowledged, so stored durably before the answer, and not published yet.
-        assert await _outbox(direct, dcr.tenant_id) == client_ids
+        # Acknowledged, so journaled before the answer; not published while the broker is away.
+        assert await _journaled_clients(dcr) == client_ids
+        await asyncio.sleep(1.5)
         assert not any(seen.clients[client_id] for client_id in client_ids)
+        assert await _journaled_clients(dcr) == client_ids
 
         await broker_path.restore()
 
         async def all_delivered() -> bool:
             return all(seen.clients[client_id] for client_id in client_ids)
 
-        assert await eventually(all_delivered, timeout=30), "events kept in the outbox never left"
-        # Later relay passes publish nothing again, and the outbox is empty.
-        await asyncio.sleep(3 * RELAY_INTERVAL)
+        assert await eventually(all_delivered, timeout=30), "journaled events never left"
+        # Each client once, and the journal lets go of them.
+
+        async def journal_empty() -> bool:
+            return not await _journal(dcr)
+
+        assert await eventually(journal_empty, timeout=5)
+        await asyncio.sleep(1)
         assert {c: seen.clients[c] for c in client_ids} == dict.fromkeys(client_ids, 1)
-        assert await _outbox(direct, dcr.tenant_id) == set()
 
 
-async def test_events_are_published_at_once_while_the_broker_is_up(
+async def test_events_are_published_at_once_and_refused_registrations_journal_nothing(
     settings_for: SettingsFactory,
 ) -> None:
     settings = settings_for("registration")
@@ -95,13 +107,69 @@ async def test_events_are_published_at_once_while_the_broker_is_up(
         collect_events(settings.rabbitmq_url, settings.events_exchange, CLIENT_REGISTERED) as seen,
         dcr_stack(settings, settings_for("tenant-settings")) as dcr,
     ):
-        await dcr.set_registration(True)
-        answers = await asyncio.gather(*(dcr.register(BODY) for _ in range(4)))
-        client_ids = {body["client_id"] for _, body, _ in answers}
+        await dcr.patch_settings(
+            {
+                "flags": {"enable_dynamic_client_registration": True},
+                "dynamic_client_registration": {"rate_limit": {"requests": 4}},
+            }
+        )
+        answers = await asyncio.gather(*(dcr.register(BODY) for _ in range(6)))
+        assert sorted(status for status, _, _ in answers) == [201] * 4 + [429] * 2
+        client_ids = {body["client_id"] for status, body, _ in answers if status == 201}
 
         async def delivered(events: Seen = seen) -> bool:
             return all(events.clients[client_id] == 1 for client_id in client_ids)
 
-        # Confirmed before the 201: nothing waits in the outbox.
-        assert await _outbox(settings, dcr.tenant_id) == set()
+        async def journal_empty() -> bool:
+            return not await _journal(dcr)
+
         assert await eventually(delivered, timeout=5)
+        # A refused registration left no entry behind (the relay would wait 20 s for it).
+        assert await eventually(journal_empty, timeout=5)
+        assert set(seen.clients) == client_ids
+
+
+async def test_the_relay_publishes_what_a_stopped_replica_left_in_the_journal(
+    settings_for: SettingsFactory,
+) -> None:
+    settings = settings_for("registration")
+    async with (
+        collect_events(settings.rabbitmq_url, settings.events_exchange, "client.*") as seen,
+        dcr_stack(settings, settings_for("tenant-settings")) as dcr,
+    ):
+        app = dcr.registration_app
+        stored, never_stored, deleted = "stored-client", "never-stored-client", "deleted-client"
+        now = dt.datetime.now(dt.UTC)
+        await app[DB][Collections.CLIENTS].insert_one(
+            {"_id": stored, "tenant_id": dcr.tenant_id, "dynamic": True, "created_at": now}
+        )
+        left = [
+            JournalEntry.new(ClientEvent(CLIENT_REGISTERED, dcr.tenant_id, stored), tentative=True),
+            JournalEntry.new(
+                ClientEvent(CLIENT_REGISTERED, dcr.tenant_id, never_stored), tentative=True
+            ),
+            JournalEntry.new(ClientEvent(CLIENT_DELETED, dcr.tenant_id, deleted, "self")),
+        ]
+        # A journal of its own (the service's relay runs too, on the service's journal).
+        relay = ClientEvents(
+            app[BROKER], app[DB], app[REDIS], settings.redis_prefix + "stopped-replica:"
+        )
+        # Journaled a minute ago by a replica that stopped before publishing them.
+        await app[REDIS].zadd(
+            relay.journal_key, {entry.member: journal_score() - 60_000 for entry in left}
+        )
+        # Younger entries are left to their own publisher.
+        young = JournalEntry.new(ClientEvent(CLIENT_DELETED, dcr.tenant_id, "young", "self"))
+        await app[REDIS].zadd(relay.journal_key, {young.member: journal_score()})
+
+        assert await relay.relay() == 2
+
+        async def delivered() -> bool:
+            return seen.clients[stored] == 1 and seen.clients[deleted] == 1
+
+        assert await eventually(delivered, timeout=5)
+        assert await app[REDIS].zrange(relay.journal_key, 0, -1) == [young.member.encode()]
+        assert await relay.relay() == 0  # nothing twice
+        await asyncio.sleep(0.5)
+        assert seen.clients[never_stored] == 0 and seen.clients["young"] == 0
+        assert (seen.clients[stored], seen.clients[deleted]) == (1, 1)

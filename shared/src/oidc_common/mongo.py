@@ -44,7 +44,6 @@ class Collections:
     # registration
     CLIENTS = "clients"
     IDEMPOTENCY = "registration_idempotency"
-    CLIENT_EVENT_OUTBOX = "client_event_outbox"
     # authorize
     SIGNING_KEYS = "signing_keys"
     RESOURCE_SERVERS = "resource_servers"
@@ -72,7 +71,6 @@ INDEXES: Mapping[str, list[IndexModel]] = {
             name="tenant_dynamic_last_used",
         ),
     ],
-    Collections.CLIENT_EVENT_OUTBOX: [IndexModel([("queued_at", ASCENDING)], name="queued_at")],
     Collections.IDEMPOTENCY: [tenant_unique("key", name="tenant_key_unique")],
     Collections.SIGNING_KEYS: [tenant_unique("kid", name="tenant_kid_unique")],
     Collections.RESOURCE_SERVERS: [

@@ -32,6 +32,9 @@ of writes. Each family below states what it relies on.
 Needs persistence (a loss would break a promise):
 - `idempotency:{tenant}:{sha256}` (24 h): a retry with the same `Idempotency-Key` must
   replay the first answer, not register a second client.
+- `client-events:journal` (until published): client events answered but not yet confirmed
+  by RabbitMQ (`registration_service/events/client_events.py`); a loss would drop events a
+  201 promised.
 - `revoked-grant:{grant}` (an access token's lifetime): the access tokens of a revoked
   sign-in must stay refused at `/userinfo`.
 - `session:*` (24 h): login sessions; a loss signs every user out at once.

@@ -40,7 +40,7 @@ from .rfc7591.endpoint import register
 from .rfc7592.endpoint import delete_client, read_client, update_client
 from .settings_gate import RegistrationGate
 
-OWNED_COLLECTIONS = (Collections.CLIENTS, Collections.CLIENT_EVENT_OUTBOX)
+OWNED_COLLECTIONS = (Collections.CLIENTS,)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     app[IDEMPOTENCY] = IdempotencyStore(app[REDIS], settings.redis_prefix)
     cap = ClientCap(app[REDIS], settings.redis_prefix)
     app[CLIENT_CAP] = cap
-    app[ADMITTER] = Admitter(app[REDIS], settings.redis_prefix, cap)
+    app[ADMITTER] = Admitter(app[REDIS], settings.redis_prefix, cap, events.journal_key)
     app[REAPER] = Reaper(
         clients, cache, events, cap, app[REDIS], settings.redis_prefix, app[METRICS].registry
     )
@@ -73,9 +73,11 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(app[REAPER].run_forever(settings.reap_interval_seconds)),
         asyncio.create_task(events.relay_forever()),
     ]
+    publisher = asyncio.create_task(events.publish_forever())
     yield
-    # Shutdown, after the in-flight requests: what they queued is written, then announced,
+    # Shutdown, after the in-flight requests: what they queued is written, then published,
     # while the database and the broker are still open (their cleanup runs after this one).
+    # What is not published by the deadline stays journaled for another replica's relay.
     for task in background:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -83,7 +85,11 @@ async def _registration_context(app: web.Application) -> AsyncIterator[None]:
     shutdown = app[SHUTDOWN]
     if not await clients.drain(shutdown.remaining()):
         log.warning("client inserts still queued at shutdown")
-    await events.drain(shutdown.remaining())
+    if not await events.drain(shutdown.remaining()):
+        log.warning("client events left in the journal at shutdown")
+    publisher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await publisher
 
 
 def routes() -> list[web.RouteDef]:

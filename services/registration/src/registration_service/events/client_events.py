@@ -1,67 +1,80 @@
 """`client.registered`, `client.updated`, `client.deleted`: so other services drop cached data.
 
-A change is announced before its request is answered, and an announced event is never
-lost: `announce` returns once RabbitMQ has confirmed the event (a persistent message, as
-settings changes are published) or, when the broker cannot confirm it, once the event is
-stored in the outbox collection (`client_event_outbox`), from which the relay publishes it
-when the broker is back. A 201 from registration therefore means the client is stored and
-its `client.registered` event will be delivered.
+A change is answered once its event is *journaled*, and a journaled event is never lost:
+the journal is a Redis sorted set (`{prefix}client-events:journal`, kept by Redis's
+append-only file like the idempotency records), one member per announcement scored by its
+wall-clock time in milliseconds. Publishing happens off the request path: a background
+publisher sends what was journaled, one confirmed persistent message per (type, tenant,
+reason) with `data.client_ids`, and removes the members the broker confirmed. A 201 from
+registration therefore means the client is stored and its `client.registered` event will
+be delivered, without the request waiting for RabbitMQ.
 
-Concurrent announcements share one message (`oidc_common.group_commit`): the events of a
-batch are grouped by type, tenant and reason, and each group is one message whose
-`data.client_ids` lists the clients, confirmed once. Under load a single confirmed publish
-carries a whole batch of registrations; at concurrency 1 it carries one.
+A registration's entry is journaled ahead, by the admission script that grants its place
+(`abuse/admission.py`: no extra round trip), *tentatively*: its client is not stored yet.
+Other announcements (`announce`) journal their entry after the change is stored; concurrent
+ones share one ZADD (`oidc_common.group_commit`).
 
-While the broker refuses or does not confirm, announcements go straight to the outbox for
-`BROKER_BACKOFF` seconds (no request waits out a confirm timeout the previous batch already
-met), then the broker is tried again.
+The relay publishes what the publisher did not: entries older than `relay_age` seconds
+(their replica crashed, or gave up on a broker away for longer than `HANDOFF_SECONDS`).
+It publishes a tentative entry only if its client is stored (a registration that failed
+after its admission leaves one behind). Across replicas one relay runs at a time (a Redis
+lock; a pass stops well within the lock's lifetime).
 
-Delivery is at least once and unordered: the relay publishes an outbox entry, then deletes
-it, so a crash in between (or a confirm that timed out although the broker had the message)
-publishes it twice, and an entry relayed later can arrive after a newer event about the same
-client. Consumers drop cached data, which is idempotent and order-free. Across replicas one
-relay runs at a time (a Redis lock; a pass stops well within the lock's lifetime).
+Delivery is at least once and unordered: an entry confirmed by the broker but not yet
+removed when its replica crashed (or while Redis was away) is published again by the relay,
+and an entry relayed later can arrive after a newer event about the same client. Consumers
+drop cached data, which is idempotent and order-free.
 
-When neither the broker nor the database takes an event, `announce` says so (registration
-then answers 503) and the loss is logged and counted (`registration_client_events_lost`):
-an update or deletion is already stored by then and is answered as done.
+When Redis cannot journal an announcement, it is published at once with a confirm; when
+neither works `announce` says so (an update or deletion is already stored by then and is
+answered as done), and the loss is logged and counted (`registration_client_events_lost`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import collections
+import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from bson import ObjectId
+import orjson
 from prometheus_client import CollectorRegistry, Counter
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 from redis.asyncio import Redis
 
 from oidc_common.broker import Broker, BrokerUnavailable
-from oidc_common.events import Event
+from oidc_common.events import CLIENT_REGISTERED, Event
 from oidc_common.group_commit import GroupCommit
 from oidc_common.locks import LockBusy, redis_lock
-from oidc_common.mongo import Collections, Document, retry_once
+from oidc_common.mongo import Collections, Document
 
 log = logging.getLogger(__name__)
 
-# Seconds a request waits for the broker's confirm before the outbox takes the event.
+# Seconds the publisher waits for the broker's confirm of one message.
 CONFIRM_TIMEOUT = 2.0
-# Seconds announcements skip the broker after it refused or did not confirm one.
+# Seconds the publisher skips the broker after it refused or did not confirm a message.
 BROKER_BACKOFF = 1.0
-# Seconds between the relay's passes over the outbox, and entries per pass.
+# Seconds the publisher lets entries gather before a publish (off the request path: a
+# longer pause makes fewer, larger messages), and entries per publish.
+PUBLISH_PAUSE = 0.005
+PUBLISH_BATCH = 512
+# Seconds an entry stays with its publisher while the broker is away; older ones are left
+# to the relay (memory stays bounded in a long outage).
+HANDOFF_SECONDS = 10.0
+# The relay takes entries journaled this many seconds ago or more (longer than any
+# publisher holds one, so the two do not both publish it).
+RELAY_AGE = 20.0
+# Seconds between the relay's passes, entries per pass, its lock's lifetime (ms) and how
+# long a pass may go on publishing under it.
 RELAY_INTERVAL = 1.0
 RELAY_BATCH = 512
-# The relay's lock lifetime, and how long a pass may go on publishing under it.
 RELAY_LOCK_MS = 30_000
 RELAY_PASS_SECONDS = 10.0
-DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,41 @@ class ClientEvent:
     tenant_id: str
     client_id: str
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One announcement as the journal holds it: `member` is unique per announcement (two
+    updates of one client are two entries); `tentative`: journaled before its client was
+    stored, so the relay checks that it was."""
+
+    event: ClientEvent
+    member: str
+    tentative: bool = False
+    # When the publisher received it (monotonic seconds), for HANDOFF_SECONDS.
+    queued_at: float = field(default_factory=time.monotonic, compare=False)
+
+    @classmethod
+    def new(cls, event: ClientEvent, *, tentative: bool = False) -> JournalEntry:
+        fields = [secrets.token_hex(8), event.type, event.tenant_id, event.client_id]
+        member = orjson.dumps([*fields, event.reason, int(tentative)]).decode()
+        return cls(event, member, tentative)
+
+    @classmethod
+    def parse(cls, member: str | bytes) -> JournalEntry:
+        """Raises ValueError for a member this module did not write."""
+        try:
+            _, event_type, tenant_id, client_id, reason, tentative = orjson.loads(member)
+            event = ClientEvent(str(event_type), str(tenant_id), str(client_id), str(reason))
+        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a client event journal entry: {member!r}") from exc
+        text = member.decode() if isinstance(member, bytes) else member
+        return cls(event, text, bool(tentative))
+
+
+def journal_score() -> int:
+    """An entry's score: wall-clock milliseconds (the relay compares ages across replicas)."""
+    return int(time.time() * 1000)
 
 
 def envelopes(events: Sequence[ClientEvent]) -> list[tuple[Event, list[ClientEvent]]]:
@@ -95,6 +143,8 @@ class ClientEvents:
         redis: Redis,
         prefix: str,
         registry: CollectorRegistry | None = None,
+        *,
+        relay_age: float = RELAY_AGE,
     ) -> None:
         registry = registry or CollectorRegistry()
         self.published = Counter(
@@ -104,95 +154,148 @@ class ClientEvents:
         )
         self.deferred = Counter(
             "registration_client_events_deferred",
-            "Client events stored in the outbox because the broker did not confirm them",
+            "Client events the broker did not confirm at the first try (kept in the journal)",
             registry=registry,
         )
         self.lost = Counter(
             "registration_client_events_lost",
-            "Client events neither confirmed by the broker nor stored in the outbox",
+            "Client events neither journaled nor confirmed by the broker",
             registry=registry,
         )
-        # Until when (monotonic seconds) announcements skip the broker.
-        self._broker_down_until = 0.0
+        self.journal_key = f"{prefix}client-events:journal"
         self._broker = broker
-        self._outbox = db[Collections.CLIENT_EVENT_OUTBOX]
+        self._clients = db[Collections.CLIENTS]
         self._redis = redis
-        self._lock_key = f"{prefix}lock:client-event-outbox"
-        self._commit: GroupCommit[ClientEvent, bool] = GroupCommit(self._announce_batch)
+        self._lock_key = f"{prefix}lock:client-event-journal"
+        self._relay_age = relay_age
+        self._journal: GroupCommit[JournalEntry, None] = GroupCommit(self._journal_batch)
+        # Journaled, waiting for the publisher; and confirmed but not yet removed.
+        self._pending: collections.deque[JournalEntry] = collections.deque()
+        self._unremoved: list[str] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # Until when (monotonic seconds) the publisher skips the broker.
+        self._broker_down_until = 0.0
+
+    def registration(self, tenant_id: str, client_id: str) -> JournalEntry:
+        """The tentative `client.registered` entry the admission script journals."""
+        return JournalEntry.new(
+            ClientEvent(CLIENT_REGISTERED, tenant_id, client_id), tentative=True
+        )
+
+    def journaled(self, entry: JournalEntry) -> None:
+        """Hand the publisher an entry already in the journal (its change is stored)."""
+        self._pending.append(entry)
+        self._idle.clear()
+        self._wakeup.set()
 
     async def announce(
         self, event_type: str, tenant_id: str, client_id: str, reason: str = ""
     ) -> bool:
-        """Announce a change to `client_id`; True once the event is confirmed by the broker
-        or stored in the outbox, False if neither could take it (broker and database both
-        unreachable: the caller decides what that costs)."""
-        return await self._commit.submit(ClientEvent(event_type, tenant_id, client_id, reason))
-
-    async def _announce_batch(self, events: list[ClientEvent]) -> Sequence[bool]:
-        """Publish a batch, one confirmed message per group (all at once, under one
-        deadline); what the broker did not confirm goes to the outbox. One outcome per
-        event: False only where both failed."""
-        pending: list[ClientEvent] = []
-        if time.monotonic() < self._broker_down_until:
-            pending = list(events)
-        else:
-            groups = envelopes(events)
-            publishes = (self._broker.publish(e, timeout=CONFIRM_TIMEOUT) for e, _ in groups)
-            results = await asyncio.gather(*publishes, return_exceptions=True)
-            for (_, members), result in zip(groups, results, strict=True):
-                if isinstance(result, BrokerUnavailable):
-                    pending += members
-                elif isinstance(result, BaseException):
-                    raise result
-                else:
-                    self.published.inc(len(members))
-            if pending:
-                self._broker_down_until = time.monotonic() + BROKER_BACKOFF
-        if not pending:
-            return [True] * len(events)
+        """Announce a stored change to `client_id`; True once its event is journaled (or,
+        with Redis away, confirmed by the broker), False if neither could take it."""
+        entry = JournalEntry.new(ClientEvent(event_type, tenant_id, client_id, reason))
         try:
-            await self._store(pending)
+            await self._journal.submit(entry)
         except Exception as exc:
-            self.lost.inc(len(pending))
-            log.error("client events neither published nor stored", extra={"error": str(exc)})
-            lost = {id(event) for event in pending}
-            return [id(event) not in lost for event in events]
-        self.deferred.inc(len(pending))
-        log.warning("client events kept in the outbox for the broker", extra={"n": len(pending)})
-        return [True] * len(events)
+            log.warning("client event not journaled, publishing it", extra={"error": str(exc)})
+            [(envelope, _)] = envelopes([entry.event])
+            try:
+                await self._broker.publish(envelope, timeout=CONFIRM_TIMEOUT)
+            except BrokerUnavailable as again:
+                self.lost.inc()
+                log.error("client event lost", extra={"error": str(again)})
+                return False
+            self.published.inc()
+            return True
+        self.journaled(entry)
+        return True
 
-    async def _store(self, events: list[ClientEvent]) -> None:
-        now = dt.datetime.now(dt.UTC)
-        docs = [
-            {
-                "_id": ObjectId(),  # one entry per announcement: none stands for another
-                "type": event.type,
-                "tenant_id": event.tenant_id,
-                "client_id": event.client_id,
-                "reason": event.reason,
-                "queued_at": now,
-            }
-            for event in events
-        ]
+    async def _journal_batch(self, entries: list[JournalEntry]) -> Sequence[None]:
+        score = journal_score()
+        await self._redis.zadd(self.journal_key, {entry.member: score for entry in entries})
+        return [None] * len(entries)
+
+    async def publish_forever(self) -> None:
+        """The publisher: sends what was journaled, in batches, until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            await asyncio.sleep(PUBLISH_PAUSE)  # let the batch gather
+            self._wakeup.clear()
+            try:
+                await self._publish_pending()
+            except Exception as exc:  # never stop publishing; the relay is the backstop
+                log.warning("client events not published", extra={"error": str(exc)})
+            if self._pending:
+                await asyncio.sleep(max(0.0, self._broker_down_until - time.monotonic()))
+                self._wakeup.set()
+            else:
+                self._idle.set()
+
+    async def _publish_pending(self) -> None:
+        now = time.monotonic()
+        while self._pending and now - self._pending[0].queued_at > HANDOFF_SECONDS:
+            self._pending.popleft()  # still journaled: the relay publishes it
+        if now < self._broker_down_until or not self._pending:
+            return
+        batch = [self._pending.popleft() for _ in range(min(PUBLISH_BATCH, len(self._pending)))]
+        confirmed, refused = await self._publish(batch)
+        if refused:
+            self.deferred.inc(len(refused))
+            self._broker_down_until = time.monotonic() + BROKER_BACKOFF
+            self._pending.extendleft(reversed(refused))
+        await self._forget([entry.member for entry in confirmed])
+
+    async def _publish(
+        self, entries: list[JournalEntry]
+    ) -> tuple[list[JournalEntry], list[JournalEntry]]:
+        """Publish one confirmed message per group, all at once: (confirmed, refused)."""
+        by_event = {id(entry.event): entry for entry in entries}
+        groups = envelopes([entry.event for entry in entries])
+        publishes = (self._broker.publish(e, timeout=CONFIRM_TIMEOUT) for e, _ in groups)
+        results = await asyncio.gather(*publishes, return_exceptions=True)
+        confirmed: list[JournalEntry] = []
+        refused: list[JournalEntry] = []
+        for (_, members), result in zip(groups, results, strict=True):
+            if isinstance(result, BrokerUnavailable):
+                refused += (by_event[id(m)] for m in members)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                confirmed += (by_event[id(m)] for m in members)
+        self.published.inc(len(confirmed))
+        return confirmed, refused
+
+    async def _forget(self, members: list[str]) -> None:
+        """Remove the publisher's confirmed entries from the journal; those Redis does not
+        take now are tried again with its next batch (if this replica stops first, the relay
+        publishes them once more: at least once)."""
+        members = self._unremoved + members
+        if not members:
+            return
         try:
-            await retry_once(lambda: self._outbox.insert_many(docs, ordered=False))
-        except BulkWriteError as exc:
-            # Fresh ids collide only with the first attempt's own inserts (a lost reply).
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
+            await self._redis.zrem(self.journal_key, *members)
+        except Exception as exc:
+            self._unremoved = members[-PUBLISH_BATCH * 8 :]
+            log.warning("published client events not removed", extra={"error": str(exc)})
+        else:
+            self._unremoved = []
 
     async def relay_forever(self, interval: float = RELAY_INTERVAL) -> None:
-        """Publish the outbox while the broker is connected, every `interval` seconds."""
+        """Publish the journal's old entries while the broker is connected, every
+        `interval` seconds."""
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.relay()
             except Exception as exc:  # Redis or the database away: the next pass retries
-                log.warning("client event outbox not relayed", extra={"error": str(exc)})
+                log.warning("client event journal not relayed", extra={"error": str(exc)})
 
     async def relay(self) -> int:
-        """One pass: publish up to RELAY_BATCH outbox entries (oldest first), removing each
-        group once the broker confirmed it; returns how many events went out."""
+        """One pass over entries older than the relay age (oldest first, up to RELAY_BATCH
+        a round, within RELAY_PASS_SECONDS): publish them (a tentative one only if its
+        client is stored), then remove them; returns how many events went out."""
         if not self._broker.is_connected:
             return 0
         try:
@@ -205,25 +308,58 @@ class ClientEvents:
 
     async def _relay_pass(self) -> int:
         started = time.monotonic()
-        cursor = self._outbox.find({}).sort("queued_at", 1).limit(RELAY_BATCH)
-        entries: dict[int, Any] = {}  # id(event) -> its entry's _id
-        events: list[ClientEvent] = []
-        async for doc in cursor:
-            event = ClientEvent(doc["type"], doc["tenant_id"], doc["client_id"], doc["reason"])
-            entries[id(event)] = doc["_id"]
-            events.append(event)
         relayed = 0
-        for envelope, members in envelopes(events):
-            if time.monotonic() - started > RELAY_PASS_SECONDS:
-                break  # well within the lock's lifetime: the next pass goes on
-            await self._broker.publish(envelope)  # BrokerUnavailable: the next pass retries
-            await self._outbox.delete_many({"_id": {"$in": [entries[id(m)] for m in members]}})
-            self.published.inc(len(members))
-            relayed += len(members)
+        while time.monotonic() - started < RELAY_PASS_SECONDS:
+            newest = journal_score() - int(self._relay_age * 1000)
+            members = cast(
+                list[bytes],
+                await self._redis.zrangebyscore(
+                    self.journal_key, "-inf", newest, start=0, num=RELAY_BATCH
+                ),
+            )
+            if not members:
+                break
+            entries: list[JournalEntry] = []
+            unreadable: list[bytes] = []
+            for member in members:
+                try:
+                    entries.append(JournalEntry.parse(member))
+                except ValueError:
+                    unreadable.append(member)
+            if unreadable:
+                log.error("unreadable journal entries dropped", extra={"n": len(unreadable)})
+                await self._redis.zrem(self.journal_key, *unreadable)
+            due, abandoned = await self._stored_only(entries)
+            confirmed, refused = await self._publish(due) if due else ([], [])
+            done = [entry.member for entry in (*confirmed, *abandoned)]
+            if done:  # if Redis refuses, the next pass publishes them again: at least once
+                await self._redis.zrem(self.journal_key, *done)
+            relayed += len(confirmed)
+            if refused:
+                break  # the broker is away again: the next pass retries
         if relayed:
-            log.info("client events relayed from the outbox", extra={"n": relayed})
+            log.info("client events relayed from the journal", extra={"n": relayed})
         return relayed
 
+    async def _stored_only(
+        self, entries: list[JournalEntry]
+    ) -> tuple[list[JournalEntry], list[JournalEntry]]:
+        """(entries to publish, tentative entries whose client was never stored)."""
+        tentative = {entry.event.client_id for entry in entries if entry.tentative}
+        stored: set[str] = set()
+        if tentative:
+            cursor = self._clients.find({"_id": {"$in": sorted(tentative)}}, {"_id": 1})
+            stored = {str(doc["_id"]) async for doc in cursor}
+        due = [e for e in entries if not e.tentative or e.event.client_id in stored]
+        abandoned = [e for e in entries if e.tentative and e.event.client_id not in stored]
+        return due, abandoned
+
     async def drain(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for announcements in flight (shutdown)."""
-        return await self._commit.drain(timeout)
+        """Wait up to `timeout` seconds for journal writes and publishes in flight
+        (shutdown); True if none is left. What is left stays journaled for the relay."""
+        deadline = time.monotonic() + timeout
+        if not await self._journal.drain(timeout):
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - time.monotonic()))
+        return self._idle.is_set()

@@ -33,6 +33,7 @@ from ..abuse.rate_limit import RateDecision
 from ..clients.repository import metadata_fields, never_used_filter
 from ..clients.representation import client_information
 from ..error_formats import oauth_metadata_error, read_oauth_json
+from ..events.client_events import JournalEntry
 from ..idempotency import Replay, fingerprint, validate_key
 from ..resources import ADMITTER, CLIENT_CAP, CLIENT_EVENTS, CLIENTS, GATE, IDEMPOTENCY
 from ..settings_gate import registration_policy, unavailable
@@ -48,10 +49,12 @@ async def check_gate(request: web.Request) -> RegistrationPolicy:
 
 
 class CapSlot:
-    """Whether this request holds a place under the client cap that no client owns yet."""
+    """Whether this request holds a place under the client cap that no client owns yet, and
+    whether its `client.registered` entry was journaled with the place (the fast path)."""
 
-    def __init__(self, held: bool) -> None:
+    def __init__(self, held: bool, journaled: bool) -> None:
         self.held = held
+        self.journaled = journaled
 
 
 def _rate_scope(
@@ -94,10 +97,13 @@ async def spend_token(request: web.Request, policy: RegistrationPolicy) -> None:
 
 
 async def admit(
-    request: web.Request, policy: RegistrationPolicy, software_id: str | None = None
+    request: web.Request,
+    policy: RegistrationPolicy,
+    registered: JournalEntry,
+    software_id: str | None = None,
 ) -> CapSlot:
     """The rate limit for a registration about to store a client, and a place under the
-    cap with it when one is free."""
+    cap with it when one is free (its `registered` entry journaled then)."""
     scope, client = _rate_scope(request, policy, software_id)
     try:
         admission = await request.app[ADMITTER].admit(
@@ -107,11 +113,12 @@ async def admit(
             requests=policy.rate_limit_requests,
             window_seconds=policy.rate_limit_window_seconds,
             max_clients=policy.max_clients,
+            journal_entry=registered.member,
         )
     except Exception as exc:  # Redis down: the limit cannot be enforced, so refuse
         raise unavailable() from exc
     _check_allowed(admission.rate)
-    return CapSlot(admission.slot_reserved)
+    return CapSlot(admission.slot_reserved, journaled=admission.slot_reserved)
 
 
 def check_metadata(body: Any, policy: RegistrationPolicy) -> dict[str, Any]:
@@ -162,10 +169,10 @@ async def reserve_slot(request: web.Request, policy: RegistrationPolicy, slot: C
 
 
 async def create_client(
-    request: web.Request, metadata: dict[str, Any], slot: CapSlot
+    request: web.Request, metadata: dict[str, Any], slot: CapSlot, registered: JournalEntry
 ) -> tuple[dict[str, Any], int]:
     tenant_id = request[TENANT].id
-    client_id = new_client_id()
+    client_id = registered.event.client_id
     secret = None if metadata["token_endpoint_auth_method"] == "none" else new_secret()
     access_token = new_secret()
     now = dt.datetime.now(dt.UTC)
@@ -185,9 +192,12 @@ async def create_client(
     }
     await request.app[CLIENTS].insert(doc)
     slot.held = False  # the stored client owns the place now
-    # A 201 promises the event too: confirmed by the broker, or kept in the outbox. Else
-    # 503: the client is stored but nobody learns its credentials; never used, it is reaped.
-    if not await request.app[CLIENT_EVENTS].announce(CLIENT_REGISTERED, tenant_id, client_id):
+    # A 201 promises the event too: journaled with the place, or now. Else 503: the client
+    # is stored but nobody learns its credentials; never used, it is reaped.
+    events = request.app[CLIENT_EVENTS]
+    if slot.journaled:
+        events.journaled(registered)
+    elif not await events.announce(CLIENT_REGISTERED, tenant_id, client_id):
         raise unavailable()
     body = client_information(
         doc, request[ORIGIN], client_secret=secret, registration_access_token=access_token
@@ -203,10 +213,11 @@ async def store_client(
     request: web.Request, policy: RegistrationPolicy, metadata: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
     """Admit the registration (rate limit, cap place), store the client, answer it."""
-    slot = await admit(request, policy, metadata.get("software_id"))
+    registered = request.app[CLIENT_EVENTS].registration(request[TENANT].id, new_client_id())
+    slot = await admit(request, policy, registered, metadata.get("software_id"))
     try:
         await reserve_slot(request, policy, slot)
-        return await create_client(request, metadata, slot)
+        return await create_client(request, metadata, slot, registered)
     finally:
         if slot.held:  # the client was not stored: its place is free again
             await _hand_back(request)
