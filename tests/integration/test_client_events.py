@@ -48,7 +48,9 @@ async def broker_path(settings_for: SettingsFactory) -> AsyncIterator[CuttablePr
 
 
 async def _journal(dcr: Dcr) -> list[JournalEntry]:
-    members = await dcr.registration_app[REDIS].zrange(dcr.registration_app[CLIENT_EVENTS].journal_key, 0, -1)
+    members = await dcr.registration_app[REDIS].zrange(
+        dcr.registration_app[CLIENT_EVENTS].journal_key, 0, -1
+    )
     return [JournalEntry.parse(member) for member in members]
 
 
