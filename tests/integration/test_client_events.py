@@ -10,7 +10,9 @@ by the relay, a registration's only if its client was stored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,10 +21,11 @@ from oidc_common.events import CLIENT_DELETED, CLIENT_REGISTERED
 from oidc_common.mongo import Collections
 from oidc_common.service import BROKER, DB, REDIS
 from registration_service.events.client_events import (
+    HANDOFF_SECONDS,
     ClientEvent,
     ClientEvents,
     JournalEntry,
-    journal_score,
+    redis_clock_ms,
 )
 from registration_service.resources import CLIENT_EVENTS
 from tests.conftest import SettingsFactory
@@ -157,12 +160,11 @@ async def test_the_relay_publishes_what_a_stopped_replica_left_in_the_journal(
             app[BROKER], app[DB], app[REDIS], settings.redis_prefix + "stopped-replica:"
         )
         # Journaled a minute ago by a replica that stopped before publishing them.
-        await app[REDIS].zadd(
-            relay.journal_key, {entry.member: journal_score() - 60_000 for entry in left}
-        )
+        now = await redis_clock_ms(app[REDIS])
+        await app[REDIS].zadd(relay.journal_key, {entry.member: now - 60_000 for entry in left})
         # Younger entries are left to their own publisher.
         young = JournalEntry.new(ClientEvent(CLIENT_DELETED, dcr.tenant_id, "young", "self"))
-        await app[REDIS].zadd(relay.journal_key, {young.member: journal_score()})
+        await app[REDIS].zadd(relay.journal_key, {young.member: now})
 
         assert await relay.relay() == 2
 
@@ -175,3 +177,35 @@ async def test_the_relay_publishes_what_a_stopped_replica_left_in_the_journal(
         await asyncio.sleep(0.5)
         assert seen.clients[never_stored] == 0 and seen.clients["young"] == 0
         assert (seen.clients[stored], seen.clients[deleted]) == (1, 1)
+
+
+async def test_a_registration_stored_after_the_handoff_age_is_journaled_afresh(
+    settings_for: SettingsFactory, broker_path: CuttableProxy
+) -> None:
+    """An insert slower than HANDOFF_SECONDS: the relay may have dropped the tentative entry
+    meanwhile (its client was not stored yet), so the stored client's event is journaled
+    again; a prompt one is only handed to the publisher."""
+    direct = settings_for("registration")
+    through_proxy = with_overrides(direct, rabbitmq_url=broker_path.url(direct.rabbitmq_url))
+    async with (
+        collect_events(direct.rabbitmq_url, direct.events_exchange, CLIENT_REGISTERED) as seen,
+        dcr_stack(through_proxy, settings_for("tenant-settings")) as dcr,
+    ):
+        events = dcr.registration_app[CLIENT_EVENTS]
+        prompt = events.registration(dcr.tenant_id, "prompt-client")
+        slow = dataclasses.replace(
+            events.registration(dcr.tenant_id, "slow-client"),
+            made_at=time.monotonic() - HANDOFF_SECONDS - 1,
+        )
+        await broker_path.cut()
+        assert await events.registered(prompt)
+        assert await events.registered(slow)
+        journaled = await _journal(dcr)
+        assert [(e.event.client_id, e.tentative) for e in journaled] == [("slow-client", False)]
+
+        await broker_path.restore()
+
+        async def delivered() -> bool:
+            return seen.clients["prompt-client"] == 1 and seen.clients["slow-client"] == 1
+
+        assert await eventually(delivered, timeout=30)

@@ -34,7 +34,8 @@ Needs persistence (a loss would break a promise):
   replay the first answer, not register a second client.
 - `client-events:journal` (until published): client events answered but not yet confirmed
   by RabbitMQ (`registration_service/events/client_events.py`); a loss would drop events a
-  201 promised.
+  201 promised. Entries written in the second before a crash of Redis's machine may be lost
+  (as any write here).
 - `revoked-grant:{grant}` (an access token's lifetime): the access tokens of a revoked
   sign-in must stay refused at `/userinfo`.
 - `session:*` (24 h): login sessions; a loss signs every user out at once.

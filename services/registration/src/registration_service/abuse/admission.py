@@ -28,30 +28,29 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from oidc_common.group_commit import GroupCommit
 
-from ..events.client_events import journal_score
+from ..events.client_events import JOURNAL_ADD_LUA
 from .client_cap import RESERVE_LUA, ClientCap
 from .rate_limit import TAKE_TOKEN_LUA, RateDecision, bucket_key
 
-# KEYS[1] is the client event journal, ARGV[1] the journal's score for this call. Per
-# decision i (1-based): KEYS[2i] its bucket, KEYS[2i+1] its cap counter; ARGV[4i-2] the
-# bucket's capacity, ARGV[4i-1] its window in seconds, ARGV[4i] the cap, or -1 for a token
-# alone, ARGV[4i+1] the journal entry to add once a place is reserved ('' for none).
+# KEYS[1] is the client event journal. Per decision i (1-based): KEYS[2i] its bucket,
+# KEYS[2i+1] its cap counter; ARGV[4i-3] the bucket's capacity, ARGV[4i-2] its window in
+# seconds, ARGV[4i-1] the cap, or -1 for a token alone, ARGV[4i] the journal entry to add
+# once a place is reserved ('' for none).
 # Returns {allowed, retry_after_ms, slot} per decision, flattened, with slot as
 # `reserve_slot` returns it (0 when refused or not asked for).
 _ADMIT = (
     TAKE_TOKEN_LUA
     + RESERVE_LUA
+    + JOURNAL_ADD_LUA
     + """
 local out = {}
 for i = 1, (#KEYS - 1) / 2 do
-  local cap = tonumber(ARGV[4 * i])
-  local allowed, retry = take_token(KEYS[2 * i], tonumber(ARGV[4 * i - 2]),
-                                    tonumber(ARGV[4 * i - 1]))
+  local cap = tonumber(ARGV[4 * i - 1])
+  local allowed, retry = take_token(KEYS[2 * i], tonumber(ARGV[4 * i - 3]),
+                                    tonumber(ARGV[4 * i - 2]))
   local slot = 0
   if allowed == 1 and cap >= 0 then slot = reserve_slot(KEYS[2 * i + 1], cap) end
-  if slot == 1 and ARGV[4 * i + 1] ~= '' then
-    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4 * i + 1])
-  end
+  if slot == 1 and ARGV[4 * i] ~= '' then journal_add(KEYS[1], ARGV[4 * i]) end
   out[3 * i - 2] = allowed
   out[3 * i - 1] = retry
   out[3 * i] = slot
@@ -134,7 +133,7 @@ class Admitter:
 
     async def _decide(self, asks: list[_Ask]) -> Sequence[Admission]:
         keys: list[str] = [self._journal_key]
-        args: list[int | str] = [journal_score()]
+        args: list[int | str] = []
         for ask in asks:
             keys += (ask.bucket, ask.counter)
             args += (ask.requests, ask.window_seconds, ask.max_clients, ask.journal_entry)

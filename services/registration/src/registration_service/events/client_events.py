@@ -1,9 +1,11 @@
 """`client.registered`, `client.updated`, `client.deleted`: so other services drop cached data.
 
-A change is answered once its event is *journaled*, and a journaled event is never lost:
-the journal is a Redis sorted set (`{prefix}client-events:journal`, kept by Redis's
-append-only file like the idempotency records), one member per announcement scored by its
-wall-clock time in milliseconds. Publishing happens off the request path: a background
+A change is answered once its event is *journaled*: the journal is a Redis sorted set
+(`{prefix}client-events:journal`), one member per announcement scored by Redis's clock in
+milliseconds. It lives in Redis's append-only file like the idempotency records: a restart
+of Redis or of the replica loses no entry; a crash of Redis's machine may lose the last
+second of them (`appendfsync everysec`, see `oidc_common/redis_client.py`). Publishing
+happens off the request path: a background
 publisher sends what was journaled, one confirmed persistent message per (type, tenant,
 reason) with `data.client_ids`, and removes the members the broker confirmed. A 201 from
 registration therefore means the client is stored and its `client.registered` event will
@@ -17,8 +19,11 @@ ones share one ZADD (`oidc_common.group_commit`).
 The relay publishes what the publisher did not: entries older than `relay_age` seconds
 (their replica crashed, or gave up on a broker away for longer than `HANDOFF_SECONDS`).
 It publishes a tentative entry only if its client is stored (a registration that failed
-after its admission leaves one behind). Across replicas one relay runs at a time (a Redis
-lock; a pass stops well within the lock's lifetime).
+after its admission leaves one behind; so does one whose client was deleted before the
+relay came, and `client.deleted` then tells consumers what they need). A registration whose
+insert took longer than `HANDOFF_SECONDS` is announced afresh once stored, as the relay may
+have dropped its entry meanwhile. Across replicas one relay runs at a time (a Redis lock; a
+pass is cut off well within the lock's lifetime).
 
 Delivery is at least once and unordered: an entry confirmed by the broker but not yet
 removed when its replica crashed (or while Redis was away) is published again by the relay,
@@ -63,8 +68,8 @@ BROKER_BACKOFF = 1.0
 # longer pause makes fewer, larger messages), and entries per publish.
 PUBLISH_PAUSE = 0.005
 PUBLISH_BATCH = 512
-# Seconds an entry stays with its publisher while the broker is away; older ones are left
-# to the relay (memory stays bounded in a long outage).
+# Seconds after it was made that an entry stays with its publisher while the broker is
+# away; older ones are left to the relay (memory stays bounded in a long outage).
 HANDOFF_SECONDS = 10.0
 # The relay takes entries journaled this many seconds ago or more (longer than any
 # publisher holds one, so the two do not both publish it).
@@ -75,6 +80,17 @@ RELAY_INTERVAL = 1.0
 RELAY_BATCH = 512
 RELAY_LOCK_MS = 30_000
 RELAY_PASS_SECONDS = 10.0
+
+# A Lua function, composed into scripts (the admission script's too): journals `member` at
+# `key`, scored with Redis's clock in milliseconds, so every replica's entries age alike.
+JOURNAL_ADD_LUA = """
+local function journal_add(key, member)
+  local t = redis.call('TIME')
+  redis.call('ZADD', key, t[1] * 1000 + math.floor(t[2] / 1000), member)
+end
+"""
+# KEYS[1] the journal, ARGV the members to add.
+_JOURNAL = JOURNAL_ADD_LUA + "for i = 1, #ARGV do journal_add(KEYS[1], ARGV[i]) end\nreturn #ARGV\n"
 
 
 @dataclass(frozen=True)
@@ -94,8 +110,8 @@ class JournalEntry:
     event: ClientEvent
     member: str
     tentative: bool = False
-    # When the publisher received it (monotonic seconds), for HANDOFF_SECONDS.
-    queued_at: float = field(default_factory=time.monotonic, compare=False)
+    # When it was made (monotonic seconds; no later than when it was journaled).
+    made_at: float = field(default_factory=time.monotonic, compare=False)
 
     @classmethod
     def new(cls, event: ClientEvent, *, tentative: bool = False) -> JournalEntry:
@@ -115,9 +131,10 @@ class JournalEntry:
         return cls(event, text, bool(tentative))
 
 
-def journal_score() -> int:
-    """An entry's score: wall-clock milliseconds (the relay compares ages across replicas)."""
-    return int(time.time() * 1000)
+async def redis_clock_ms(redis: Redis) -> int:
+    """Redis's clock in milliseconds: the journal's scores, whichever replica wrote them."""
+    seconds, microseconds = await redis.time()
+    return int(seconds) * 1000 + int(microseconds) // 1000
 
 
 def envelopes(events: Sequence[ClientEvent]) -> list[tuple[Event, list[ClientEvent]]]:
@@ -154,7 +171,8 @@ class ClientEvents:
         )
         self.deferred = Counter(
             "registration_client_events_deferred",
-            "Client events the broker did not confirm at the first try (kept in the journal)",
+            "Client events the broker refused or did not confirm, per attempt (they stay "
+            "journaled and are tried again)",
             registry=registry,
         )
         self.lost = Counter(
@@ -168,6 +186,7 @@ class ClientEvents:
         self._redis = redis
         self._lock_key = f"{prefix}lock:client-event-journal"
         self._relay_age = relay_age
+        self._journal_script = redis.register_script(_JOURNAL)
         self._journal: GroupCommit[JournalEntry, None] = GroupCommit(self._journal_batch)
         # Journaled, waiting for the publisher; and confirmed but not yet removed.
         self._pending: collections.deque[JournalEntry] = collections.deque()
@@ -184,8 +203,17 @@ class ClientEvents:
             ClientEvent(CLIENT_REGISTERED, tenant_id, client_id), tentative=True
         )
 
-    def journaled(self, entry: JournalEntry) -> None:
-        """Hand the publisher an entry already in the journal (its change is stored)."""
+    async def registered(self, entry: JournalEntry) -> bool:
+        """A registration's client is stored: hand its entry, journaled tentatively by the
+        admission script, to the publisher (no round trip). An entry made `HANDOFF_SECONDS`
+        ago or more (a slow insert) is announced afresh instead: the relay may have dropped
+        it while its client was not stored yet. True once the event will be delivered."""
+        if time.monotonic() - entry.made_at < HANDOFF_SECONDS:
+            self._hand_over(entry)
+            return True
+        return await self.announce(entry.event.type, entry.event.tenant_id, entry.event.client_id)
+
+    def _hand_over(self, entry: JournalEntry) -> None:
         self._pending.append(entry)
         self._idle.clear()
         self._wakeup.set()
@@ -197,7 +225,9 @@ class ClientEvents:
         with Redis away, confirmed by the broker), False if neither could take it."""
         entry = JournalEntry.new(ClientEvent(event_type, tenant_id, client_id, reason))
         try:
-            await self._journal.submit(entry)
+            # Shielded: the change is stored, so a cancelled caller still journals its event
+            # (then the relay publishes it).
+            await asyncio.shield(self._journal.submit(entry))
         except Exception as exc:
             log.warning("client event not journaled, publishing it", extra={"error": str(exc)})
             [(envelope, _)] = envelopes([entry.event])
@@ -209,12 +239,11 @@ class ClientEvents:
                 return False
             self.published.inc()
             return True
-        self.journaled(entry)
+        self._hand_over(entry)
         return True
 
     async def _journal_batch(self, entries: list[JournalEntry]) -> Sequence[None]:
-        score = journal_score()
-        await self._redis.zadd(self.journal_key, {entry.member: score for entry in entries})
+        await self._journal_script(keys=[self.journal_key], args=[e.member for e in entries])
         return [None] * len(entries)
 
     async def publish_forever(self) -> None:
@@ -235,8 +264,12 @@ class ClientEvents:
 
     async def _publish_pending(self) -> None:
         now = time.monotonic()
-        while self._pending and now - self._pending[0].queued_at > HANDOFF_SECONDS:
-            self._pending.popleft()  # still journaled: the relay publishes it
+        if any(now - entry.made_at >= HANDOFF_SECONDS for entry in self._pending):
+            # Still journaled: the relay publishes them. (Entries arrive in the order their
+            # changes were stored, not quite the order they were made: the whole queue.)
+            self._pending = collections.deque(
+                e for e in self._pending if now - e.made_at < HANDOFF_SECONDS
+            )
         if now < self._broker_down_until or not self._pending:
             return
         batch = [self._pending.popleft() for _ in range(min(PUBLISH_BATCH, len(self._pending)))]
@@ -302,7 +335,10 @@ class ClientEvents:
             async with redis_lock(
                 self._redis, self._lock_key, ttl_ms=RELAY_LOCK_MS, wait_seconds=0
             ):
-                return await self._relay_pass()
+                # Cut off well within the lock's lifetime (a round stuck on a slow backend),
+                # so no other replica relays the same entries meanwhile.
+                async with asyncio.timeout(RELAY_LOCK_MS / 2000):
+                    return await self._relay_pass()
         except LockBusy:
             return 0  # another replica is relaying
 
@@ -310,7 +346,7 @@ class ClientEvents:
         started = time.monotonic()
         relayed = 0
         while time.monotonic() - started < RELAY_PASS_SECONDS:
-            newest = journal_score() - int(self._relay_age * 1000)
+            newest = await redis_clock_ms(self._redis) - int(self._relay_age * 1000)
             members = cast(
                 list[bytes],
                 await self._redis.zrangebyscore(
@@ -355,8 +391,9 @@ class ClientEvents:
         return due, abandoned
 
     async def drain(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for journal writes and publishes in flight
-        (shutdown); True if none is left. What is left stays journaled for the relay."""
+        """Wait up to `timeout` seconds for the journal writes queued, then for the publisher
+        to hold nothing (shutdown); True if both happened in time. What the publisher could
+        not publish stays journaled for the relay."""
         deadline = time.monotonic() + timeout
         if not await self._journal.drain(timeout):
             return False

@@ -196,8 +196,10 @@ async def create_client(
     # is stored but nobody learns its credentials; never used, it is reaped.
     events = request.app[CLIENT_EVENTS]
     if slot.journaled:
-        events.journaled(registered)
-    elif not await events.announce(CLIENT_REGISTERED, tenant_id, client_id):
+        announced = await events.registered(registered)
+    else:
+        announced = await events.announce(CLIENT_REGISTERED, tenant_id, client_id)
+    if not announced:
         raise unavailable()
     body = client_information(
         doc, request[ORIGIN], client_secret=secret, registration_access_token=access_token
