@@ -16,12 +16,16 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
+from oidc_common.config import Settings
 from oidc_common.events import CLIENT_DELETED, CLIENT_REGISTERED
 from oidc_common.mongo import Collections
 from oidc_common.service import BROKER, DB, REDIS
+from registration_service.app import create_app as create_registration_app
 from registration_service.events.client_events import (
     HANDOFF_SECONDS,
+    RELAY_AGE,
     ClientEvent,
     ClientEvents,
     JournalEntry,
@@ -32,7 +36,7 @@ from tests.conftest import SettingsFactory
 from tests.support.load import Seen, collect_events
 from tests.support.proxy import CuttableProxy
 from tests.support.registration import Dcr, dcr_stack
-from tests.support.services import with_overrides
+from tests.support.services import serve, with_overrides
 from tests.support.waiting import eventually
 
 BODY = {"client_name": "Agent", "redirect_uris": ["https://agent.example/cb"]}
@@ -209,3 +213,58 @@ async def test_a_registration_stored_after_the_handoff_age_is_journaled_afresh(
             return seen.clients["prompt-client"] == 1 and seen.clients["slow-client"] == 1
 
         assert await eventually(delivered, timeout=30)
+
+
+async def test_events_a_replica_left_when_it_stopped_with_the_broker_away_are_relayed_once(
+    settings_for: SettingsFactory, broker_path: CuttableProxy
+) -> None:
+    """The replica that answered the 201s is gone before it could publish (its publisher's
+    memory with it); the journal outlives it, and another replica's relay delivers each
+    client's event once, after RELAY_AGE."""
+    direct = settings_for("registration")
+    first_replica = with_overrides(
+        direct,
+        rabbitmq_url=broker_path.url(direct.rabbitmq_url),
+        shutdown_grace_seconds=1.0,
+    )
+    async with collect_events(
+        direct.rabbitmq_url, direct.events_exchange, CLIENT_REGISTERED
+    ) as seen:
+        async with dcr_stack(first_replica, settings_for("tenant-settings")) as dcr:
+            await dcr.patch_settings(
+                {
+                    "flags": {"enable_dynamic_client_registration": True},
+                    "dynamic_client_registration": {"rate_limit": {"requests": 1000}},
+                }
+            )
+            journal_key = dcr.registration_app[CLIENT_EVENTS].journal_key
+            await broker_path.cut()
+            answers = await asyncio.gather(*(dcr.register(BODY) for _ in range(6)))
+            assert [status for status, _, _ in answers] == [201] * 6, answers
+            client_ids = {body["client_id"] for _, body, _ in answers}
+            stopped_at = time.monotonic()
+        # Stopped: what it could not publish is still journaled.
+        left = {
+            JournalEntry.parse(m).event.client_id for m in await redis_members(direct, journal_key)
+        }
+        assert left == client_ids
+        assert not any(seen.clients[client_id] for client_id in client_ids)
+
+        async with serve(create_registration_app(direct)):  # another replica, broker reachable
+
+            async def all_delivered() -> bool:
+                return all(seen.clients[client_id] for client_id in client_ids)
+
+            assert await eventually(all_delivered, timeout=RELAY_AGE + 20)
+            assert time.monotonic() - stopped_at >= RELAY_AGE - 1  # the relay, not a publisher
+            await asyncio.sleep(2)  # a later relay pass publishes nothing again
+            assert {c: seen.clients[c] for c in client_ids} == dict.fromkeys(client_ids, 1)
+            assert await redis_members(direct, journal_key) == []
+
+
+async def redis_members(settings: Settings, key: str) -> list[bytes]:
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        return list(await redis.zrange(key, 0, -1))
+    finally:
+        await redis.aclose()
