@@ -10,16 +10,17 @@ Runs, in one go and with the same load generator (wrk, one thread) and the same 
   register gateway     the same, through the nginx gateway
   rejected direct      registration off: the 403 path
   rejected gateway     the same, through the gateway
-each at concurrency 1, 16 and 64 (baseline and peer, the yardsticks: the better of two runs);
-then the peer and ours (direct) alternately at concurrency 16, three rounds, whose medians
-decide the verdict (this VM's speed drifts over minutes: runs side by side in time see the
-same machine); then a CPU profile of the registration process under load at concurrency 16 (py-spy, grouped
-by component), the database ceiling (raw inserts of the same documents into a collection with
-the clients' indexes, and the database's CPU per document), a side-by-side table and the
-verdict on issue 10's targets. The server under test (baseline, peer or ours) is pinned to
-CPU 0 and wrk to CPU 1 (`taskset -c`); nginx runs one worker on CPU 1; the backing services
-are not pinned. CPU per request: the server's, and the machine's (the server and the backing
-services it uses: FerretDB, Redis, RabbitMQ, nginx via the gateway); wrk's own is apart.
+each at concurrency 1, 16 and 64 (baseline and peer, the yardsticks: the better of two
+runs); then the peer and ours (direct) alternately at concurrency 16, three rounds, whose
+medians decide the verdict (this VM's speed drifts over minutes: runs side by side in time
+see the same machine); then a CPU profile of the registration process under load at
+concurrency 16 (py-spy, grouped by component), the database ceiling (raw inserts of the same
+documents into a collection with the clients' indexes, and the database's CPU per document),
+a side-by-side table and the verdict on issue 10's targets. The server under test (baseline,
+peer or ours) is pinned to CPU 0 and wrk to CPU 1 (`taskset -c`); nginx runs one worker on
+CPU 1; the backing services are not pinned. CPU per request: the server's, and the machine's
+(the server and the backing services it uses: FerretDB, Redis, RabbitMQ, nginx via the
+gateway); wrk's own is apart.
 """
 
 from __future__ import annotations
