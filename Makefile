@@ -8,7 +8,7 @@ PY := .venv/bin/python
 BACKING := deploy/local/backing.sh
 BACKING_ENV = eval "$$($(BACKING) env)"
 
-.PHONY: help install backing browser mcp-client lint deploy-check test run stop bench bench-propagation clean
+.PHONY: help install backing browser mcp-client lint deploy-check test run stop wrk bench bench-propagation bench-ab clean
 
 help:
 	@echo "make run      start backing services, the three services and the gateway on :8080"
@@ -21,6 +21,8 @@ help:
 	@echo "             throughput, latency and CPU per registration next to a bare-aiohttp"
 	@echo "             baseline and node-oidc-provider (npm ci on first use), the token endpoint"
 	@echo "make bench-propagation   PATCH -> registration gate latency only (idle and under load)"
+	@echo "make bench-ab A=REV B=REV   registration at two revisions, alternating runs (B empty:"
+	@echo "             the working tree; defaults A=HEAD B=)"
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || { echo "[make] installing uv from PyPI"; \
@@ -78,15 +80,22 @@ stop:
 
 # The peer, node-oidc-provider, is installed by bench/registration.py on first use
 # (deploy/local/npm_ci_once.sh: `npm ci` once per lock file; an error without node/npm).
-bench: install backing
+wrk:
 	@command -v wrk >/dev/null || { echo "[make] installing wrk (load generator)"; \
 		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
+
+bench: install backing wrk
 	@$(BACKING_ENV) && $(PY) bench/propagation.py && $(PY) bench/registration.py && $(PY) bench/token_endpoint.py
 
-bench-propagation: install backing
-	@command -v wrk >/dev/null || { echo "[make] installing wrk (load generator)"; \
-		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
+bench-propagation: install backing wrk
 	@$(BACKING_ENV) && $(PY) bench/propagation.py
+
+# Two revisions of registration measured side by side in time (bench/ab.py): A and B are
+# git revisions; B empty means the working tree, uncommitted changes included.
+A ?= HEAD
+B ?=
+bench-ab: install backing wrk
+	@$(BACKING_ENV) && $(PY) bench/ab.py --a "$(A)" --b "$(B)"
 
 clean: stop
 	rm -rf .local .venv

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
+import aiohttp
+
 from authorize_service.access_tokens import mint_access_token
 from authorize_service.keystore import KeyStore
 from oidc_common.config import Settings
@@ -137,6 +139,29 @@ def expect_registered(port: int, path: str = "/oidc/register") -> dict[str, obje
     return dict(client)
 
 
+# Registration open to every request wrk sends: no rate limit or client cap in the way.
+OPEN_POLICY: dict[str, object] = {
+    "flags": {"enable_dynamic_client_registration": True},
+    "dynamic_client_registration": {
+        "rate_limit": {"requests": 100_000, "window_seconds": 1},
+        "max_clients": 1_000_000,
+    },
+}
+
+
+async def set_settings(port: int, token: str, body: dict[str, object]) -> None:
+    """PATCH the bench tenant's settings on tenant-settings at `port`; asserts a 200."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.patch(
+            f"http://127.0.0.1:{port}/api/v2/tenants/settings",
+            json=body,
+            headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+
 async def new_tenant(settings: Settings, domain: str) -> str:
     client = open_client(settings.mongodb_url)
     try:
@@ -192,6 +217,15 @@ def pids_of(pattern: str) -> list[int]:
         ["pgrep", "-f", pattern], capture_output=True, text=True, check=False
     ).stdout.split()
     return [int(pid) for pid in found]
+
+
+def backing_pids() -> dict[str, list[int]]:
+    """The backing services' processes by name, as CpuMeter groups."""
+    return {
+        "ferretdb": pids_of("bin/ferretdb"),
+        "redis": pids_of("redis-server"),
+        "rabbitmq": pids_of("beam.smp"),
+    }
 
 
 def children(pid: int) -> list[int]:

@@ -39,15 +39,16 @@ import time
 import uuid
 from pathlib import Path
 
-import aiohttp
 from common import (
     DOMAIN,
     HERE,
     LOADGEN_CPU,
+    OPEN_POLICY,
     ROOT,
     SERVER_CPU,
     CpuMeter,
     Result,
+    backing_pids,
     bench_settings,
     children,
     cpu_seconds,
@@ -63,6 +64,7 @@ from common import (
     requests_per_second,
     result_row,
     service_env,
+    set_settings,
     start_process,
     stop_processes,
     wait_ready,
@@ -132,18 +134,6 @@ def start_gateway(upstream_port: int, state: Path) -> tuple[subprocess.Popen[byt
     return process, config.gateway_port
 
 
-async def set_settings(port: int, token: str, body: dict[str, object]) -> None:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.patch(
-            f"http://127.0.0.1:{port}/api/v2/tenants/settings",
-            json=body,
-            headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"},
-        ) as response,
-    ):
-        assert response.status == 200, await response.text()
-
-
 async def main(seconds: int, concurrencies: list[int], profile: bool) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
@@ -192,23 +182,9 @@ async def main(seconds: int, concurrencies: list[int], profile: bool) -> None:
         wait_ready(reg_port)
         wait_ready(peer_port, "/.well-known/openid-configuration")
         await asyncio.sleep(1.0)
-        await set_settings(
-            ts_port,
-            token,
-            {
-                "flags": {"enable_dynamic_client_registration": True},
-                "dynamic_client_registration": {
-                    "rate_limit": {"requests": 100_000, "window_seconds": 1},
-                    "max_clients": 1_000_000,
-                },
-            },
-        )
+        await set_settings(ts_port, token, OPEN_POLICY)
         await asyncio.sleep(0.5)
-        backing = {
-            "ferretdb": pids_of("bin/ferretdb"),
-            "redis": pids_of("redis-server"),
-            "rabbitmq": pids_of("beam.smp"),
-        }
+        backing = backing_pids()
         nginx = {"nginx": [gateway.pid, *children(gateway.pid)]}
         direct_meter = CpuMeter({"server": [registration.pid], **backing})
         gateway_meter = CpuMeter({"server": [registration.pid], **backing, **nginx})
