@@ -33,7 +33,7 @@ from registration_service.events.client_events import (
 )
 from registration_service.resources import CLIENT_EVENTS
 from tests.conftest import SettingsFactory
-from tests.support.load import Seen, collect_events
+from tests.support.load import OPEN_POLICY, Seen, collect_events
 from tests.support.proxy import CuttableProxy
 from tests.support.registration import Dcr, dcr_stack
 from tests.support.services import serve, with_overrides
@@ -54,6 +54,11 @@ async def broker_path(settings_for: SettingsFactory) -> AsyncIterator[CuttablePr
         await proxy.close()
 
 
+def _via(broker_path: CuttableProxy, settings: Settings, **changes: object) -> Settings:
+    """`settings` with RabbitMQ reached through the cuttable `broker_path`."""
+    return with_overrides(settings, rabbitmq_url=broker_path.url(settings.rabbitmq_url), **changes)
+
+
 async def _journal(dcr: Dcr) -> list[JournalEntry]:
     members = await dcr.registration_app[REDIS].zrange(
         dcr.registration_app[CLIENT_EVENTS].journal_key, 0, -1
@@ -69,17 +74,12 @@ async def test_events_of_registrations_while_the_broker_is_down_are_delivered_on
     settings_for: SettingsFactory, broker_path: CuttableProxy
 ) -> None:
     direct = settings_for("registration")
-    through_proxy = with_overrides(direct, rabbitmq_url=broker_path.url(direct.rabbitmq_url))
+    through_proxy = _via(broker_path, direct)
     async with (
         collect_events(direct.rabbitmq_url, direct.events_exchange, CLIENT_REGISTERED) as seen,
         dcr_stack(through_proxy, settings_for("tenant-settings")) as dcr,
     ):
-        await dcr.patch_settings(
-            {
-                "flags": {"enable_dynamic_client_registration": True},
-                "dynamic_client_registration": {"rate_limit": {"requests": 1000}},
-            }
-        )
+        await dcr.patch_settings(OPEN_POLICY)
         await broker_path.cut()
         # Concurrent registrations: their events share batches, like under load.
         answers = await asyncio.gather(*(dcr.register(BODY) for _ in range(CLIENTS)))
@@ -190,7 +190,7 @@ async def test_a_registration_stored_after_the_handoff_age_is_journaled_afresh(
     meanwhile (its client was not stored yet), so the stored client's event is journaled
     again; a prompt one is only handed to the publisher."""
     direct = settings_for("registration")
-    through_proxy = with_overrides(direct, rabbitmq_url=broker_path.url(direct.rabbitmq_url))
+    through_proxy = _via(broker_path, direct)
     async with (
         collect_events(direct.rabbitmq_url, direct.events_exchange, CLIENT_REGISTERED) as seen,
         dcr_stack(through_proxy, settings_for("tenant-settings")) as dcr,
@@ -222,21 +222,12 @@ async def test_events_a_replica_left_when_it_stopped_with_the_broker_away_are_re
     memory with it); the journal outlives it, and another replica's relay delivers each
     client's event once, after RELAY_AGE."""
     direct = settings_for("registration")
-    first_replica = with_overrides(
-        direct,
-        rabbitmq_url=broker_path.url(direct.rabbitmq_url),
-        shutdown_grace_seconds=1.0,
-    )
+    first_replica = _via(broker_path, direct, shutdown_grace_seconds=1.0)
     async with collect_events(
         direct.rabbitmq_url, direct.events_exchange, CLIENT_REGISTERED
     ) as seen:
         async with dcr_stack(first_replica, settings_for("tenant-settings")) as dcr:
-            await dcr.patch_settings(
-                {
-                    "flags": {"enable_dynamic_client_registration": True},
-                    "dynamic_client_registration": {"rate_limit": {"requests": 1000}},
-                }
-            )
+            await dcr.patch_settings(OPEN_POLICY)
             journal_key = dcr.registration_app[CLIENT_EVENTS].journal_key
             await broker_path.cut()
             answers = await asyncio.gather(*(dcr.register(BODY) for _ in range(6)))
