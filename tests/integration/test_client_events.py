@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from oidc_common.config import Settings
 from oidc_common.events import CLIENT_DELETED, CLIENT_REGISTERED
 from oidc_common.mongo import Collections
+from oidc_common.redis_client import redis_clock_ms
 from oidc_common.service import BROKER, DB, REDIS
 from registration_service.app import create_app as create_registration_app
 from registration_service.events.client_events import (
@@ -29,7 +30,6 @@ from registration_service.events.client_events import (
     ClientEvent,
     ClientEvents,
     JournalEntry,
-    redis_clock_ms,
 )
 from registration_service.resources import CLIENT_EVENTS
 from tests.conftest import SettingsFactory

@@ -99,3 +99,20 @@ def open_redis(url: str) -> Redis:
         retry=command_retry(),
     )
     return Redis.from_pool(pool)
+
+
+# Redis's own clock, for stamps every replica must agree on whatever its host's clock says
+# (rate-limit buckets, the client-event journal's scores). A Lua function that scripts
+# composing it call as `now_ms()`; `redis_clock_ms` reads the same clock from Python.
+NOW_MS_LUA = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return t[1] * 1000 + math.floor(t[2] / 1000)
+end
+"""
+
+
+async def redis_clock_ms(redis: Redis) -> int:
+    """Redis's clock (`TIME`), in milliseconds since the epoch."""
+    seconds, microseconds = await redis.time()
+    return int(seconds) * 1000 + int(microseconds) // 1000

@@ -27,6 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from oidc_common.group_commit import GroupCommit
+from oidc_common.redis_client import NOW_MS_LUA
 
 from ..events.client_events import JOURNAL_ADD_LUA
 from .client_cap import RESERVE_LUA, ClientCap
@@ -39,7 +40,8 @@ from .rate_limit import TAKE_TOKEN_LUA, RateDecision, bucket_key
 # Returns {allowed, retry_after_ms, slot} per decision, flattened, with slot as
 # `reserve_slot` returns it (0 when refused or not asked for).
 _ADMIT = (
-    TAKE_TOKEN_LUA
+    NOW_MS_LUA
+    + TAKE_TOKEN_LUA
     + RESERVE_LUA
     + JOURNAL_ADD_LUA
     + """

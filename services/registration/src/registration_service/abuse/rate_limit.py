@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# A Lua function, composed into scripts: takes one token from the bucket at `key`.
-# Returns allowed (1/0) and, when refused, the milliseconds until a token is back.
+# A Lua function, composed into scripts after `NOW_MS_LUA`: takes one token from the bucket
+# at `key`. Returns allowed (1/0) and, when refused, the milliseconds until a token is back.
 TAKE_TOKEN_LUA = """
 local function take_token(key, capacity, window)
   local rate = capacity / (window * 1000)
-  local t = redis.call('TIME')
-  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  local now = now_ms()
   local state = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens = tonumber(state[1])
   local ts = tonumber(state[2])

@@ -57,6 +57,7 @@ from oidc_common.events import CLIENT_REGISTERED, Event
 from oidc_common.group_commit import GroupCommit
 from oidc_common.locks import LockBusy, redis_lock
 from oidc_common.mongo import Collections, Document
+from oidc_common.redis_client import NOW_MS_LUA, redis_clock_ms
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +82,20 @@ RELAY_BATCH = 512
 RELAY_LOCK_MS = 30_000
 RELAY_PASS_SECONDS = 10.0
 
-# A Lua function, composed into scripts (the admission script's too): journals `member` at
-# `key`, scored with Redis's clock in milliseconds, so every replica's entries age alike.
+# A Lua function, composed into scripts after `NOW_MS_LUA` (the admission script's too):
+# journals `member` at `key`, scored with Redis's clock in milliseconds, so every replica's
+# entries age alike.
 JOURNAL_ADD_LUA = """
 local function journal_add(key, member)
-  local t = redis.call('TIME')
-  redis.call('ZADD', key, t[1] * 1000 + math.floor(t[2] / 1000), member)
+  redis.call('ZADD', key, now_ms(), member)
 end
 """
 # KEYS[1] the journal, ARGV the members to add.
-_JOURNAL = JOURNAL_ADD_LUA + "for i = 1, #ARGV do journal_add(KEYS[1], ARGV[i]) end\nreturn #ARGV\n"
+_JOURNAL = (
+    NOW_MS_LUA
+    + JOURNAL_ADD_LUA
+    + "for i = 1, #ARGV do journal_add(KEYS[1], ARGV[i]) end\nreturn #ARGV\n"
+)
 
 
 @dataclass(frozen=True)
@@ -129,12 +134,6 @@ class JournalEntry:
             raise ValueError(f"not a client event journal entry: {member!r}") from exc
         text = member.decode() if isinstance(member, bytes) else member
         return cls(event, text, bool(tentative))
-
-
-async def redis_clock_ms(redis: Redis) -> int:
-    """Redis's clock in milliseconds: the journal's scores, whichever replica wrote them."""
-    seconds, microseconds = await redis.time()
-    return int(seconds) * 1000 + int(microseconds) // 1000
 
 
 def envelopes(events: Sequence[ClientEvent]) -> list[tuple[Event, list[ClientEvent]]]:
