@@ -20,11 +20,20 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
 
-// sqliteParams: in WAL mode (FerretDB's default) synchronous=NORMAL syncs the log at
-// checkpoints rather than at every commit. A crash of the process loses nothing; a power
-// loss may lose the last commits, the same promise as MongoDB's default write concern
-// (acknowledged before the journal is flushed). It roughly doubles the insert rate here.
-const sqliteParams = "_pragma=synchronous(normal)"
+// sqliteParams, for every connection FerretDB opens:
+//
+//   - synchronous=NORMAL: in WAL mode (FerretDB's default) the log is synced at checkpoints
+//     rather than at every commit. A crash of the process loses nothing; a power loss may
+//     lose the last commits, the same promise as MongoDB's default write concern
+//     (acknowledged before the journal is flushed). It roughly doubles the insert rate here.
+//   - wal_autocheckpoint=100 pages (SQLite's default is 1000): the commit that fills the log
+//     copies it into the database file and syncs that, inline, before it answers. At 1000
+//     pages (~4 MB) that sync stalls the commit for ~8 ms here, about one batch of client
+//     inserts in fifty: a 6-document insert_many took p50 1.6 ms but p99 10 ms. At 100 pages
+//     the stall is a tenth as long and p99 is 5 ms, for the same inserts per second and CPU
+//     (registration at c=16: p99 about 13% lower, the same throughput within noise). What
+//     is durable, and when, is unchanged.
+const sqliteParams = "_pragma=synchronous(normal)&_pragma=wal_autocheckpoint(100)"
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
