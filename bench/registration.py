@@ -15,7 +15,8 @@ runs); then the peer and ours (direct) alternately at concurrency 16, three roun
 medians decide the verdict (this VM's speed drifts over minutes: runs side by side in time
 see the same machine); then a CPU profile of the registration process under load at
 concurrency 16 (py-spy, grouped by component), the database ceiling (raw inserts of the same
-documents into a collection with the clients' indexes, and the database's CPU per document),
+documents into a collection with the clients' indexes: the database's CPU per document and
+how long one batch takes),
 a side-by-side table and the verdict on issue 10's targets. The server under test (baseline,
 peer or ours) is pinned to CPU 0 and wrk to CPU 1 (`taskset -c`); nginx runs one worker on
 CPU 1; the backing services are not pinned. CPU per request: the server's, and the machine's
@@ -58,6 +59,7 @@ from common import (
     load_stack,
     management_token,
     new_tenant,
+    percentiles,
     pids_of,
     print_logs,
     python,
@@ -426,9 +428,12 @@ def verdict(results: list[Result], paired: list[tuple[Result, Result]], ceiling:
 
 
 async def database_ceiling(settings: Settings) -> float:
-    """What the database alone sustains for the same documents: the backing-service ceiling.
+    """What the database alone sustains for the same documents: the backing-service ceiling,
+    and how long one batch takes (the p99 shows the database's own stalls, such as SQLite's
+    checkpoints: deploy/local/ferretdb/main.go). Batches of 6 are what the service's group
+    commit gathers at concurrency 16, 16 what it gathers under heavier load.
 
-    Returns the documents per second in batches of 16 (the service's group commit)."""
+    Returns the documents per second in batches of 16."""
     client = open_client(settings.mongodb_url)
     collection = client[settings.mongodb_database]["ceiling"]
     for index in INDEXES[Collections.CLIENTS]:  # the same index upkeep as the clients
@@ -437,16 +442,22 @@ async def database_ceiling(settings: Settings) -> float:
     print("\ndatabase ceiling (client documents, the clients' indexes, no service in front):")
     rate = 0.0
     try:
-        for batch, total in ((1, 1000), (16, 4000)):
+        for batch, total in ((1, 1000), (6, 9000), (16, 4000)):
             before, started = cpu_seconds(database), time.perf_counter()
+            batch_ms: list[float] = []
             for _ in range(total // batch):
-                await collection.insert_many([_client_document() for _ in range(batch)])
+                documents = [_client_document() for _ in range(batch)]
+                sent = time.perf_counter()
+                await collection.insert_many(documents)
+                batch_ms.append((time.perf_counter() - sent) * 1000)
             elapsed = time.perf_counter() - started
             rate = total / elapsed
             per_doc_us = 1e6 * (cpu_seconds(database) - before) / total
+            took = percentiles(batch_ms)
             print(
                 f"  insert batches of {batch:2d}: {total / elapsed:6.0f} docs/s, "
-                f"database CPU {per_doc_us:5.0f} us per document"
+                f"database CPU {per_doc_us:5.0f} us per document; one batch p50 "
+                f"{took['p50']:.2f} ms, p99 {took['p99']:.2f} ms, max {took['max']:.2f} ms"
             )
     finally:
         await client.close()
