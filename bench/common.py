@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -149,17 +149,25 @@ OPEN_POLICY: dict[str, object] = {
 }
 
 
-async def set_settings(port: int, token: str, body: dict[str, object]) -> None:
-    """PATCH the bench tenant's settings on tenant-settings at `port`; asserts a 200."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.patch(
-            f"http://127.0.0.1:{port}/api/v2/tenants/settings",
-            json=body,
-            headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"},
-        ) as response,
-    ):
+async def patch_settings(
+    session: aiohttp.ClientSession, port: int, token: str, body: Mapping[str, object]
+) -> int:
+    """PATCH the bench tenant's settings on tenant-settings at `port`; asserts a 200 and
+    returns the new settings version."""
+    async with session.patch(
+        f"http://127.0.0.1:{port}/api/v2/tenants/settings",
+        json=body,
+        headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"},
+    ) as response:
         assert response.status == 200, await response.text()
+        version: int = (await response.json())["version"]
+        return version
+
+
+async def set_settings(port: int, token: str, body: Mapping[str, object]) -> None:
+    """`patch_settings` on a session of its own."""
+    async with aiohttp.ClientSession() as session:
+        await patch_settings(session, port, token, body)
 
 
 async def new_tenant(settings: Settings, domain: str) -> str:

@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from common import (
     free_port,
     management_token,
     new_tenant,
+    patch_settings,
     percentiles,
     print_logs,
     python,
@@ -93,20 +93,6 @@ async def main(toggles: int, load_toggles: int) -> None:
     finally:
         stop_processes([publisher])
         await drop(settings)
-
-
-async def patch_settings(
-    session: aiohttp.ClientSession, port: int, token: str, body: Mapping[str, object]
-) -> int:
-    """PATCH the tenant's settings; the new version."""
-    async with session.patch(
-        f"http://127.0.0.1:{port}/api/v2/tenants/settings",
-        json=body,
-        headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"},
-    ) as response:
-        assert response.status == 200, await response.text()
-        version: int = (await response.json())["version"]
-        return version
 
 
 async def idle(settings: Settings, tenant_id: str, token: str, port: int, toggles: int) -> None:
