@@ -11,7 +11,6 @@ import functools
 import ipaddress
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .config import IPNetwork
 from .errors import error_for_path
+from .lru import Lru
 from .mongo import Collections, Document
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -166,14 +166,12 @@ class TenantDirectory:
         self._collection = db[Collections.TENANTS]
         self._ttl = ttl
         self._miss_ttl = miss_ttl
-        self._max_entries = max_entries
-        self._cache: OrderedDict[str, tuple[float, Tenant | None]] = OrderedDict()
+        self._cache: Lru[str, tuple[float, Tenant | None]] = Lru(max_entries)
 
     async def by_domain(self, domain: str) -> Tenant | None:
         now = time.monotonic()
         cached = self._cache.get(domain)
         if cached is not None and cached[0] > now:
-            self._cache.move_to_end(domain)
             return cached[1]
         doc = await self._collection.find_one({"domain": domain})
         tenant = (
@@ -183,14 +181,11 @@ class TenantDirectory:
             if doc
             else None
         )
-        self._cache[domain] = (now + (self._ttl if tenant else self._miss_ttl), tenant)
-        self._cache.move_to_end(domain)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
+        self._cache.put(domain, (now + (self._ttl if tenant else self._miss_ttl), tenant))
         return tenant
 
     def forget(self, domain: str) -> None:
-        self._cache.pop(domain, None)
+        self._cache.pop(domain)
 
 
 TENANT: web.RequestKey[Tenant] = web.RequestKey("tenant", Tenant)

@@ -52,9 +52,14 @@ async def patch_settings(request: web.Request) -> web.Response:
     publisher = request.app[PUBLISHER]
     repository = request.app[REPOSITORY]
     tenant_id = request[TENANT].id
-    # The current settings are read while the lock is taken: one round trip less before the
-    # change reaches the replicas (the write is conditional on the version read).
-    read = asyncio.ensure_future(repository.get(tenant_id))
+    # Without a remembered copy to try first, the current settings are read while the lock
+    # is taken: one round trip less before the change reaches the replicas (the write is
+    # conditional on the version read).
+    read = (
+        None
+        if repository.remembers(tenant_id)
+        else asyncio.ensure_future(repository.get(tenant_id))
+    )
     try:
         async with publisher.lock(tenant_id):
             stored, changed = await repository.update(tenant_id, body, read=read)
@@ -67,9 +72,9 @@ async def patch_settings(request: web.Request) -> web.Response:
     except (ConcurrentUpdate, LockBusy) as exc:
         raise ManagementApiError(409, "Concurrent update, retry", "conflict") from exc
     finally:
-        if not read.done():
+        if read is not None and not read.done():
             read.cancel()
-        elif not read.cancelled():
+        elif read is not None and not read.cancelled():
             read.exception()  # retrieved: a read nobody awaited (lock refused) logs nothing
     return json_response(_representation(stored))
 

@@ -22,6 +22,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
+from oidc_common.lru import Lru
 from oidc_common.mongo import Collections, Document, is_lost_connection, retry_once
 
 from .patch import apply_patch
@@ -55,15 +56,35 @@ class StoredSettings:
 
 
 class SettingsRepository:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    """Reads and conditionally writes tenant settings documents.
+
+    It remembers the settings it last read or wrote per tenant (bounded, least
+    recently used out). A change is first tried on that copy, saving the read before the
+    write: under registration load that read cost about 3 ms of a change's propagation
+    (p50; `bench/propagation.py`). Nothing trusts the copy: the write is conditional on its
+    version and commit time, so a copy another replica made stale costs one more round, and
+    "nothing to change", when decided on the copy, is decided again on the stored settings.
+    """
+
+    def __init__(self, db: AsyncDatabase[Document], remembered_tenants: int = 1024) -> None:
         self.db = db
         self._collection = db[Collections.TENANT_SETTINGS]
+        self._latest: Lru[str, StoredSettings] = Lru(remembered_tenants)
+
+    def remembers(self, tenant_id: str) -> bool:
+        """Whether `update` will first try a remembered copy (the caller need not read)."""
+        return self._latest.get(tenant_id) is not None
 
     async def get(self, tenant_id: str) -> StoredSettings:
         doc = await self._collection.find_one({"_id": tenant_id})
         if doc is None:
+            self._latest.pop(tenant_id)
             raise SettingsNotFound(tenant_id)
-        return StoredSettings.from_doc(doc)
+        return self._remember(StoredSettings.from_doc(doc))
+
+    def _remember(self, stored: StoredSettings) -> StoredSettings:
+        self._latest.put(stored.tenant_id, stored)
+        return stored
 
     async def update(
         self,
@@ -75,20 +96,34 @@ class SettingsRepository:
         """Apply `patch`; returns the stored settings and whether anything changed.
 
         The caller holds the tenant's lock. `read` is a read of the settings the caller
-        already started (while taking the lock): a change stored in between makes the
-        conditional write miss, and the next round reads again. Raises SettingsNotFound,
+        already started (while taking the lock); without it the first round uses the
+        remembered copy when there is one. A change stored in between makes the conditional
+        write miss, and the next round reads again. Raises SettingsNotFound,
         SettingsValidationError (a bad patch), ConcurrentUpdate, or PyMongo's errors while
         the database is down."""
         connection_lost = False
+        remembered = None if read is not None else self._latest.get(tenant_id)
         for _ in range(attempts):
-            current = await (read or self.get(tenant_id))
-            read = None
+            if remembered is not None:
+                current, stored_now, remembered = remembered, False, None
+            else:
+                current, stored_now = await (read or self.get(tenant_id)), True
+                read = None
+            # Refused or not, whatever the base: the schema checks the patch's own members.
             merged = apply_patch(current.settings, patch)
             if merged == current.settings:
+                if not stored_now:
+                    continue  # "no change" judged on a copy that may be stale: ask the database
                 return current, False
             try:
                 doc = await self._collection.find_one_and_update(
-                    {"_id": tenant_id, "version": current.version},
+                    # The commit time too: a version alone could name other settings after
+                    # the database was restored under a running replica's remembered copy.
+                    {
+                        "_id": tenant_id,
+                        "version": current.version,
+                        "updated_at": current.updated_at,
+                    },
                     {
                         "$set": {
                             "settings": merged,
@@ -108,7 +143,7 @@ class SettingsRepository:
                     return after, True  # it was applied before the connection broke
                 continue  # not applied: the next round re-reads and writes again
             if doc is not None:
-                return StoredSettings.from_doc(doc), True
+                return self._remember(StoredSettings.from_doc(doc)), True
         raise ConcurrentUpdate(tenant_id)
 
     async def mark_published(self, tenant_id: str, version: int) -> None:
