@@ -66,6 +66,8 @@ deploy-check: install
 	@$(PY) deploy/check.py
 
 test: install backing browser mcp-client lint deploy-check
+	@echo "[make] go test (deploy/local/ferretdb)"
+	@cd deploy/local/ferretdb && go test ./...
 	@echo "[make] pytest"
 	@$(BACKING_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -38,7 +38,9 @@ ensure_packages() {
 
 ensure_ferretdb() {
     local src=$ROOT/deploy/local/ferretdb
-    if [ -x "$FERRETDB_BIN" ] && [ "$FERRETDB_BIN" -nt "$src/go.mod" ] && [ "$FERRETDB_BIN" -nt "$src/main.go" ]; then
+    # Up to date when no source file (Go, go.mod, go.sum) is newer than the binary.
+    if [ -x "$FERRETDB_BIN" ] && [ -z "$(find "$src" -maxdepth 1 -newer "$FERRETDB_BIN" \
+        \( -name '*.go' -o -name go.mod -o -name go.sum \) -print -quit)" ]; then
         return 0
     fi
     command -v go >/dev/null || fail "FerretDB: the Go toolchain is needed to build it (deploy/local/ferretdb)"
