@@ -392,7 +392,7 @@ def verdict(results: list[Result], paired: list[tuple[Result, Result]], ceiling:
     ratio = median([o.rps / p.rps for p, o in paired if p.rps])
     rps, peer_rps = median([o.rps for o in ours]), median([p.rps for p in peers])
     print(
-        f"  throughput >= {TARGET_PEER_RATIO:.1f}x the peer: {rps:.0f} req/s, {ratio:.2f}x the "
+        f"  throughput >= {TARGET_PEER_RATIO:.1f}x the peer: {rps:.0f} req/s, {ratio:.3f}x the "
         f"peer ({peer_rps:.0f} req/s) - {_met(ratio >= TARGET_PEER_RATIO)}"
     )
     p99, peer_p99 = median([o.p99_ms for o in ours]), median([p.p99_ms for p in peers])
