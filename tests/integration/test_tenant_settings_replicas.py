@@ -1,12 +1,16 @@
-"""Two tenant-settings replicas on one database: a change is never decided on a stale copy.
+"""Two tenant-settings replicas on one database: a change is never decided on stale settings.
 
 Each replica remembers the settings it last read or wrote and tries a change on that copy
-first (`SettingsRepository`); these tests make the copy stale in each way it can be and
-check that every answer, and the stored document, reflects the stored settings.
+first (`SettingsRepository`). Through the API, these tests make the copy stale (another
+replica's change, a restored document) and check that every answer, and the stored document,
+reflects the stored settings; on the repository itself, they count the database commands to
+show when the copy saves the read and what a stale one costs, and that "no change" is never
+answered from a read begun before the lock was granted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -16,9 +20,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
 
-from oidc_common.mongo import Collections, open_client
+from oidc_common.mongo import Collections, Document, open_client
 from tenant_settings_service.app import create_app
+from tenant_settings_service.repository import SettingsRepository, StoredSettings
 from tests.conftest import SettingsFactory
 from tests.support.services import serve
 from tests.support.tenants import bootstrap_tenant
@@ -118,3 +125,74 @@ async def test_a_restored_document_with_the_same_version_is_not_mistaken(
     assert answer["friendly_name"] == "Restored"
     assert answer["support_email"] == "r@x.example"
     assert answer["version"] == 3
+
+
+class CommandNames(monitoring.CommandListener):
+    """The names of the database commands a client sends, in order."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@dataclass
+class Database:
+    db: AsyncDatabase[Document]
+    commands: CommandNames
+    tenant_id: str
+
+
+@pytest.fixture
+async def database(settings_for: SettingsFactory) -> AsyncIterator[Database]:
+    settings = settings_for("tenant-settings")
+    tenant = await bootstrap_tenant(settings, "repository.example")
+    commands = CommandNames()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        yield Database(client[settings.mongodb_database], commands, tenant.tenant_id)
+    finally:
+        await client.close()
+
+
+async def test_the_remembered_copy_saves_the_read(database: Database) -> None:
+    repository = SettingsRepository(database.db)
+    await repository.get(database.tenant_id)
+    database.commands.names.clear()
+    stored, changed = await repository.update(database.tenant_id, {"friendly_name": "Acme"})
+    again, _ = await repository.update(database.tenant_id, {"friendly_name": "Acme Inc"})
+    assert changed and again.version == stored.version + 1
+    assert database.commands.names == ["findAndModify", "findAndModify"]
+
+
+async def test_a_stale_copy_costs_one_more_round(database: Database) -> None:
+    a, b = SettingsRepository(database.db), SettingsRepository(database.db)
+    await a.get(database.tenant_id)
+    await b.update(database.tenant_id, {"friendly_name": "Other"})
+    database.commands.names.clear()
+    stored, changed = await a.update(database.tenant_id, {"support_email": "s@x.example"})
+    assert database.commands.names == ["findAndModify", "find", "findAndModify"]
+    assert changed and stored.settings["friendly_name"] == "Other"
+
+
+async def test_no_change_is_not_answered_from_a_read_begun_before_the_lock(
+    database: Database,
+) -> None:
+    a, b = SettingsRepository(database.db), SettingsRepository(database.db)
+    await a.update(database.tenant_id, {"friendly_name": "Acme"})
+    early = await a.get(database.tenant_id)  # the handler's read, begun before the lock...
+    await b.update(database.tenant_id, {"friendly_name": "Other"})  # ...which b held
+    read: asyncio.Future[StoredSettings] = asyncio.get_running_loop().create_future()
+    read.set_result(early)
+    stored, changed = await a.update(database.tenant_id, {"friendly_name": "Acme"}, read=read)
+    assert changed
+    assert (stored.version, stored.settings["friendly_name"]) == (early.version + 2, "Acme")

@@ -98,22 +98,26 @@ class SettingsRepository:
         The caller holds the tenant's lock. `read` is a read of the settings the caller
         already started (while taking the lock); without it the first round uses the
         remembered copy when there is one. A change stored in between makes the conditional
-        write miss, and the next round reads again. Raises SettingsNotFound,
+        write miss, and the next round reads again; "no change" is only answered from
+        settings read under the lock. Raises SettingsNotFound,
         SettingsValidationError (a bad patch), ConcurrentUpdate, or PyMongo's errors while
         the database is down."""
         connection_lost = False
         remembered = None if read is not None else self._latest.get(tenant_id)
         for _ in range(attempts):
+            # `fresh`: read under the lock. The remembered copy, or a read the caller began
+            # before the lock was granted, may predate a change another writer stored since.
             if remembered is not None:
-                current, stored_now, remembered = remembered, False, None
+                current, fresh, remembered = remembered, False, None
+            elif read is not None:
+                current, fresh, read = await read, False, None
             else:
-                current, stored_now = await (read or self.get(tenant_id)), True
-                read = None
+                current, fresh = await self.get(tenant_id), True
             # Refused or not, whatever the base: the schema checks the patch's own members.
             merged = apply_patch(current.settings, patch)
             if merged == current.settings:
-                if not stored_now:
-                    continue  # "no change" judged on a copy that may be stale: ask the database
+                if not fresh:
+                    continue  # "no change" on settings that may be stale: ask the database
                 return current, False
             try:
                 doc = await self._collection.find_one_and_update(
