@@ -3,57 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from oidc_common.mongo import Collections, open_client
-from tenant_settings_service.app import create_app
 from tests.conftest import SettingsFactory
-from tests.support.services import serve
+from tests.support.settings_api import URL, SettingsApi, settings_api
 from tests.support.tenants import bootstrap_tenant
-from tests.support.tokens import management_token
 
 HOST = "acme.example"
-URL = "/api/v2/tenants/settings"
-
-
-@dataclass
-class Api:
-    client: TestClient[Any, Any]
-    headers: dict[str, str]
-    settings: Any
-    tenant_id: str
-
-    async def get(self) -> dict[str, Any]:
-        response = await self.client.get(URL, headers=self.headers)
-        assert response.status == 200
-        body: dict[str, Any] = await response.json()
-        return body
-
-    async def patch(self, body: Any) -> tuple[int, Any]:
-        response = await self.client.patch(
-            URL, data=json.dumps(body), headers={**self.headers, "Content-Type": "application/json"}
-        )
-        return response.status, await response.json()
 
 
 @pytest.fixture
-async def api(settings_for: SettingsFactory) -> AsyncIterator[Api]:
+async def api(settings_for: SettingsFactory) -> AsyncIterator[SettingsApi]:
     settings = settings_for("tenant-settings")
     tenant = await bootstrap_tenant(settings, HOST)
-    token = await management_token(settings, tenant.tenant_id, f"http://{HOST}/")
-    async with serve(create_app(settings)) as client:
-        yield Api(
-            client, {"Host": HOST, "Authorization": f"Bearer {token}"}, settings, tenant.tenant_id
-        )
+    async with settings_api(settings, HOST, tenant.tenant_id) as api:
+        yield api
 
 
-async def test_defaults_in_auth0_shape(api: Api) -> None:
+async def test_defaults_in_auth0_shape(api: SettingsApi) -> None:
     body = await api.get()
     assert body["flags"] == {"enable_dynamic_client_registration": False}
     assert body["friendly_name"] == HOST
@@ -68,7 +38,7 @@ async def test_defaults_in_auth0_shape(api: Api) -> None:
     assert body["version"] == 1
 
 
-async def test_patch_flag_then_get_and_version_increments(api: Api) -> None:
+async def test_patch_flag_then_get_and_version_increments(api: SettingsApi) -> None:
     status, body = await api.patch({"flags": {"enable_dynamic_client_registration": True}})
     assert status == 200
     assert body["flags"]["enable_dynamic_client_registration"] is True
@@ -81,7 +51,7 @@ async def test_patch_flag_then_get_and_version_increments(api: Api) -> None:
     assert status == 200 and body["version"] == 3
 
 
-async def test_partial_merge_changes_only_the_fields_given(api: Api) -> None:
+async def test_partial_merge_changes_only_the_fields_given(api: SettingsApi) -> None:
     before = await api.get()
     status, after = await api.patch(
         {
@@ -197,7 +167,7 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
 
 @pytest.mark.parametrize(("case", "body", "names"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
 async def test_bad_bodies_are_400_naming_the_field(
-    api: Api, case: str, body: Any, names: str
+    api: SettingsApi, case: str, body: Any, names: str
 ) -> None:
     status, answer = await api.patch(body)
     assert status == 400, answer
@@ -220,7 +190,9 @@ async def test_bad_bodies_are_400_naming_the_field(
         ("application/x-www-form-urlencoded", b"friendly_name=x"),
     ],
 )
-async def test_empty_or_non_json_bodies_are_400(api: Api, content_type: str, raw: bytes) -> None:
+async def test_empty_or_non_json_bodies_are_400(
+    api: SettingsApi, content_type: str, raw: bytes
+) -> None:
     response = await api.client.patch(
         URL, data=raw, headers={**api.headers, "Content-Type": content_type}
     )
@@ -230,7 +202,7 @@ async def test_empty_or_non_json_bodies_are_400(api: Api, content_type: str, raw
     assert (await api.get())["version"] == 1
 
 
-async def test_oversized_body_is_413_in_management_format(api: Api) -> None:
+async def test_oversized_body_is_413_in_management_format(api: SettingsApi) -> None:
     response = await api.client.patch(
         URL,
         data=b'{"friendly_name":"' + b"x" * 100_000 + b'"}',
@@ -240,22 +212,16 @@ async def test_oversized_body_is_413_in_management_format(api: Api) -> None:
     assert (await response.json())["statusCode"] == 413
 
 
-async def test_accepted_change_is_flagged_for_publishing_until_confirmed(api: Api) -> None:
+async def test_accepted_change_is_flagged_for_publishing_until_confirmed(api: SettingsApi) -> None:
     status, _ = await api.patch({"friendly_name": "Acme"})
     assert status == 200
-    client = open_client(api.settings.mongodb_url)
-    try:
-        doc = await client[api.settings.mongodb_database][Collections.TENANT_SETTINGS].find_one(
-            {"_id": api.tenant_id}
-        )
-    finally:
-        await client.close()
+    doc = await api.stored()
     assert doc is not None and doc["version"] == 2
     # The broker is up in this test, so the event was confirmed and the outbox flag cleared.
     assert doc["pending_publish"] is False and doc["published_version"] == 2
 
 
-async def test_concurrent_patches_are_serialised_and_none_is_lost(api: Api) -> None:
+async def test_concurrent_patches_are_serialised_and_none_is_lost(api: SettingsApi) -> None:
     names = [f"Name {i}" for i in range(12)]
     results = await asyncio.gather(*(api.patch({"friendly_name": name}) for name in names))
     accepted = [body["version"] for status, body in results if status == 200]

@@ -12,91 +12,71 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from oidc_common.mongo import Collections, Document, open_client
-from tenant_settings_service.app import create_app
 from tenant_settings_service.repository import SettingsRepository, StoredSettings
 from tests.conftest import SettingsFactory
-from tests.support.services import serve
+from tests.support.settings_api import SettingsApi, settings_api
 from tests.support.tenants import bootstrap_tenant
-from tests.support.tokens import management_token
 
 HOST = "replicas.example"
-URL = "/api/v2/tenants/settings"
 
 
 @dataclass
 class Replicas:
-    a: TestClient[Any, Any]
-    b: TestClient[Any, Any]
-    headers: dict[str, str]
-    settings: Any
-    tenant_id: str
+    """Two tenant-settings apps on one database, for one tenant."""
 
-    async def patch(self, replica: TestClient[Any, Any], body: Any) -> dict[str, Any]:
-        response = await replica.patch(
-            URL, data=json.dumps(body), headers={**self.headers, "Content-Type": "application/json"}
-        )
-        assert response.status == 200, await response.text()
-        answer: dict[str, Any] = await response.json()
-        return answer
-
-    async def stored(self) -> dict[str, Any]:
-        client = open_client(self.settings.mongodb_url)
-        try:
-            doc = await client[self.settings.mongodb_database][
-                Collections.TENANT_SETTINGS
-            ].find_one({"_id": self.tenant_id})
-        finally:
-            await client.close()
-        assert doc is not None
-        return doc
+    a: SettingsApi
+    b: SettingsApi
 
 
 @pytest.fixture
 async def replicas(settings_for: SettingsFactory) -> AsyncIterator[Replicas]:
     settings = settings_for("tenant-settings")
     tenant = await bootstrap_tenant(settings, HOST)
-    token = await management_token(settings, tenant.tenant_id, f"http://{HOST}/")
-    async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(serve(create_app(settings)))
-        b = await stack.enter_async_context(serve(create_app(settings)))
-        yield Replicas(
-            a, b, {"Host": HOST, "Authorization": f"Bearer {token}"}, settings, tenant.tenant_id
-        )
+    async with (
+        settings_api(settings, HOST, tenant.tenant_id) as a,
+        settings_api(settings, HOST, tenant.tenant_id) as b,
+    ):
+        yield Replicas(a, b)
+
+
+async def patched(replica: SettingsApi, body: Any) -> dict[str, Any]:
+    """The answer to a PATCH that must succeed."""
+    status, answer = await replica.patch(body)
+    assert status == 200, answer
+    result: dict[str, Any] = answer
+    return result
 
 
 async def test_a_change_merges_onto_what_another_replica_stored(replicas: Replicas) -> None:
-    await replicas.patch(replicas.a, {"friendly_name": "Acme"})  # a remembers version 2
-    await replicas.patch(replicas.b, {"support_email": "help@acme.example"})  # version 3
-    answer = await replicas.patch(replicas.a, {"picture_url": "https://acme.example/logo.png"})
+    await patched(replicas.a, {"friendly_name": "Acme"})  # a remembers version 2
+    await patched(replicas.b, {"support_email": "help@acme.example"})  # version 3
+    answer = await patched(replicas.a, {"picture_url": "https://acme.example/logo.png"})
     assert answer["version"] == 4
     assert answer["friendly_name"] == "Acme"
     assert answer["support_email"] == "help@acme.example"  # b's change was not overwritten
-    stored = await replicas.stored()
+    stored = await replicas.a.stored()
     assert stored["version"] == 4
     assert stored["settings"]["support_email"] == "help@acme.example"
     assert stored["settings"]["picture_url"] == "https://acme.example/logo.png"
 
 
 async def test_no_change_on_a_stale_copy_is_still_a_change(replicas: Replicas) -> None:
-    await replicas.patch(replicas.a, {"friendly_name": "Acme"})  # a remembers "Acme"
-    await replicas.patch(replicas.b, {"friendly_name": "Other"})
+    await patched(replicas.a, {"friendly_name": "Acme"})  # a remembers "Acme"
+    await patched(replicas.b, {"friendly_name": "Other"})
     # Against a's copy this patch changes nothing; against the stored settings it does.
-    answer = await replicas.patch(replicas.a, {"friendly_name": "Acme"})
+    answer = await patched(replicas.a, {"friendly_name": "Acme"})
     assert answer["friendly_name"] == "Acme"
     assert answer["version"] == 4
-    stored = await replicas.stored()
+    stored = await replicas.a.stored()
     assert stored["settings"]["friendly_name"] == "Acme"
     assert stored["version"] == 4
 
@@ -104,14 +84,14 @@ async def test_no_change_on_a_stale_copy_is_still_a_change(replicas: Replicas) -
 async def test_a_restored_document_with_the_same_version_is_not_mistaken(
     replicas: Replicas,
 ) -> None:
-    await replicas.patch(replicas.a, {"friendly_name": "Before restore"})  # a remembers v2
-    stored = await replicas.stored()
+    await patched(replicas.a, {"friendly_name": "Before restore"})  # a remembers v2
+    stored = await replicas.a.stored()
     # The database restored from another history: the same version, other settings.
     restored = {**stored["settings"], "friendly_name": "Restored", "support_email": "r@x.example"}
-    client = open_client(replicas.settings.mongodb_url)
+    client = open_client(replicas.a.settings.mongodb_url)
     try:
-        await client[replicas.settings.mongodb_database][Collections.TENANT_SETTINGS].update_one(
-            {"_id": replicas.tenant_id},
+        await client[replicas.a.settings.mongodb_database][Collections.TENANT_SETTINGS].update_one(
+            {"_id": replicas.a.tenant_id},
             {
                 "$set": {
                     "settings": restored,
@@ -121,7 +101,7 @@ async def test_a_restored_document_with_the_same_version_is_not_mistaken(
         )
     finally:
         await client.close()
-    answer = await replicas.patch(replicas.a, {"picture_url": "https://acme.example/logo.png"})
+    answer = await patched(replicas.a, {"picture_url": "https://acme.example/logo.png"})
     assert answer["friendly_name"] == "Restored"
     assert answer["support_email"] == "r@x.example"
     assert answer["version"] == 3
