@@ -108,3 +108,53 @@ async def test_a_flush_of_the_wrong_length_fails_its_batch() -> None:
     commit: GroupCommit[int, int] = GroupCommit(short)
     with pytest.raises(RuntimeError, match="outcomes for"):
         await commit.submit(1)
+
+
+async def test_a_batch_s_callers_resume_before_the_next_flush_starts() -> None:
+    """The answered requests run on first; the next flush then carries what queued."""
+    events: list[str] = []
+
+    async def flush(items: list[int]) -> Sequence[int]:
+        events.append(f"flush {items}")
+        await asyncio.sleep(0)
+        return items
+
+    commit: GroupCommit[int, int] = GroupCommit(flush)
+
+    async def caller(item: int) -> None:
+        await commit.submit(item)
+        events.append(f"resumed {item}")
+
+    first = asyncio.create_task(caller(1))
+    await asyncio.sleep(0)  # the first flush is in flight
+    later = [asyncio.create_task(caller(i)) for i in (2, 3)]
+    await asyncio.gather(first, *later)
+    assert events == ["flush [1]", "resumed 1", "flush [2, 3]", "resumed 2", "resumed 3"]
+
+
+async def test_cancelled_between_flushes_the_queue_is_cancelled_not_left_waiting() -> None:
+    """Shutdown cancels every task; one cancelled while the flusher lets answered requests
+    run leaves no queued request waiting for a flush that will not come."""
+    commit: GroupCommit[int, int] = GroupCommit(_echo)
+    queued: list[asyncio.Task[int]] = []
+    test = asyncio.current_task()
+
+    async def first_caller() -> None:
+        await commit.submit(1)
+        # Runs while the flusher yields between flushes: cancel it (the only other task).
+        for task in asyncio.all_tasks():
+            if task not in (asyncio.current_task(), test, *queued):
+                task.cancel()
+
+    first = asyncio.create_task(first_caller())
+    await asyncio.sleep(0)
+    queued += [asyncio.create_task(commit.submit(i)) for i in (2, 3)]
+    await first
+    results = await asyncio.wait_for(asyncio.gather(*queued, return_exceptions=True), 1.0)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert len(commit) == 0 and await commit.drain(0.1)
+
+
+async def _echo(items: list[int]) -> Sequence[int]:
+    await asyncio.sleep(0)
+    return items

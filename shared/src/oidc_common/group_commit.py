@@ -1,12 +1,13 @@
 """Group commit: concurrent requests share one round trip to a backing service.
 
 A request hands its item to a `GroupCommit` and awaits its own outcome. While one flush is
-in flight the next items gather in a queue; when it returns, everything queued (up to
-`max_batch`) goes out in the next flush. At concurrency 1 a batch is a single item and no
-latency is added; under load a round trip carries many items, so the client library's
-per-call CPU (framing, futures, pool bookkeeping) is paid once per batch instead of once per
-request. Each request learns only its own item's outcome: the flush function returns one
-result or exception per item, in order.
+in flight the next items gather in a queue; when it returns (and the requests it answered
+have run on), everything queued (up to `max_batch`) goes out in the next flush. At
+concurrency 1 a batch is a single item and no latency is added; under load a round trip
+carries many items, so the client library's per-call CPU (framing, futures, pool
+bookkeeping) is paid once per batch instead of once per request. Each request learns only
+its own item's outcome: the flush function returns one result or exception per item, in
+order.
 
 Used for client inserts (`registration_service/clients/batching.py`), the registration
 admission script (`registration_service/abuse/admission.py`) and client events
@@ -91,9 +92,7 @@ class GroupCommit(Generic[Item, Outcome]):
                         self._queue.clear()
                     continue
                 except BaseException:  # cancelled (shutdown): nobody is left waiting
-                    for _, future in [*batch, *self._queue]:
-                        future.cancel()
-                    self._queue.clear()
+                    self._cancel_all(batch)
                     raise
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():  # its request was cancelled
@@ -102,8 +101,27 @@ class GroupCommit(Generic[Item, Outcome]):
                         future.set_exception(outcome)
                     else:
                         future.set_result(outcome)
+                if self._queue:
+                    # Let the requests just answered run on before the next flush: starting
+                    # a flush costs the client library CPU before its first await (~250 µs
+                    # for PyMongo's insert_many), which every one of them would otherwise
+                    # wait out. Their answers go out sooner and the next batch gathers what
+                    # arrived meanwhile. Registration at c=16 (`make bench-ab`, 3 runs of 8
+                    # alternating rounds): req/s x1.00, x1.08, x1.08; server CPU per
+                    # registration x0.97, x0.88, x0.95.
+                    try:
+                        await asyncio.sleep(0)
+                    except BaseException:
+                        self._cancel_all([])
+                        raise
         finally:
             self._flusher = None
+
+    def _cancel_all(self, batch: list[tuple[Item, asyncio.Future[Outcome]]]) -> None:
+        """Cancelled (shutdown): nobody is left waiting for `batch` or the queue."""
+        for _, future in [*batch, *self._queue]:
+            future.cancel()
+        self._queue.clear()
 
     def _take_batch(self) -> list[tuple[Item, asyncio.Future[Outcome]]]:
         """The next batch, without the items whose request was cancelled meanwhile (an
