@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import pytest
@@ -110,19 +111,24 @@ async def test_a_flush_of_the_wrong_length_fails_its_batch() -> None:
         await commit.submit(1)
 
 
-async def test_a_batch_s_callers_resume_before_the_next_flush_starts() -> None:
-    """The answered requests run on first; the next flush then carries what queued."""
+@pytest.mark.parametrize("fails", [False, True])
+async def test_a_batch_s_callers_resume_before_the_next_flush_starts(fails: bool) -> None:
+    """The answered (or failed) requests take their next step first; the next flush then
+    carries what queued meanwhile."""
     events: list[str] = []
 
     async def flush(items: list[int]) -> Sequence[int]:
         events.append(f"flush {items}")
         await asyncio.sleep(0)
+        if fails and items == [1]:
+            raise ConnectionError("lost")
         return items
 
     commit: GroupCommit[int, int] = GroupCommit(flush)
 
     async def caller(item: int) -> None:
-        await commit.submit(item)
+        with contextlib.suppress(ConnectionError):
+            await commit.submit(item)
         events.append(f"resumed {item}")
 
     first = asyncio.create_task(caller(1))
@@ -132,27 +138,45 @@ async def test_a_batch_s_callers_resume_before_the_next_flush_starts() -> None:
     assert events == ["flush [1]", "resumed 1", "flush [2, 3]", "resumed 2", "resumed 3"]
 
 
+def _flushers() -> list[asyncio.Task[object]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "") == "GroupCommit._flush_all"
+    ]
+
+
 async def test_cancelled_between_flushes_the_queue_is_cancelled_not_left_waiting() -> None:
-    """Shutdown cancels every task; one cancelled while the flusher lets answered requests
-    run leaves no queued request waiting for a flush that will not come."""
+    """Shutdown cancels the flusher; cancelled while it lets answered requests run, it
+    leaves no queued request waiting for a flush that will not come."""
     commit: GroupCommit[int, int] = GroupCommit(_echo)
-    queued: list[asyncio.Task[int]] = []
-    test = asyncio.current_task()
 
     async def first_caller() -> None:
         await commit.submit(1)
-        # Runs while the flusher yields between flushes: cancel it (the only other task).
-        for task in asyncio.all_tasks():
-            if task not in (asyncio.current_task(), test, *queued):
-                task.cancel()
+        # Runs while the flusher yields between flushes.
+        [flusher] = _flushers()
+        flusher.cancel()
 
     first = asyncio.create_task(first_caller())
     await asyncio.sleep(0)
-    queued += [asyncio.create_task(commit.submit(i)) for i in (2, 3)]
+    queued = [asyncio.create_task(commit.submit(i)) for i in (2, 3)]
     await first
     results = await asyncio.wait_for(asyncio.gather(*queued, return_exceptions=True), 1.0)
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
     assert len(commit) == 0 and await commit.drain(0.1)
+
+
+async def test_a_flusher_cancelled_before_it_ran_leaves_nobody_waiting() -> None:
+    """Cancelled before its first step (shutdown), the flusher never ran its clean-up: its
+    queued request is cancelled, and a later submit starts a new flusher."""
+    commit: GroupCommit[int, int] = GroupCommit(_echo)
+    queued = asyncio.create_task(commit.submit(1))
+    await asyncio.sleep(0)  # submit queued its item and created the flusher, not yet run
+    [flusher] = _flushers()
+    flusher.cancel()
+    [result] = await asyncio.wait_for(asyncio.gather(queued, return_exceptions=True), 1.0)
+    assert isinstance(result, asyncio.CancelledError)
+    assert await asyncio.wait_for(commit.submit(2), 1.0) == 2
 
 
 async def _echo(items: list[int]) -> Sequence[int]:

@@ -1,8 +1,9 @@
 """Group commit: concurrent requests share one round trip to a backing service.
 
 A request hands its item to a `GroupCommit` and awaits its own outcome. While one flush is
-in flight the next items gather in a queue; when it returns (and the requests it answered
-have run on), everything queued (up to `max_batch`) goes out in the next flush. At
+in flight the next items gather in a queue; when it returns, the requests waiting on it
+take their next step, then everything queued (up to `max_batch`) goes out in the next
+flush (one awaiting through `asyncio.shield` resumes a step later, once it has started). At
 concurrency 1 a batch is a single item and no latency is added; under load a round trip
 carries many items, so the client library's per-call CPU (framing, futures, pool
 bookkeeping) is paid once per batch instead of once per request. Each request learns only
@@ -61,7 +62,9 @@ class GroupCommit(Generic[Item, Outcome]):
         if self._flusher is None:
             # A context of its own: the flusher outlives this request (its request id
             # must not tag the log lines of later batches).
-            self._flusher = loop.create_task(self._flush_all(), context=contextvars.Context())
+            flusher = loop.create_task(self._flush_all(), context=contextvars.Context())
+            flusher.add_done_callback(self._flusher_ended)
+            self._flusher = flusher
         return await future
 
     async def drain(self, timeout: float) -> bool:
@@ -90,25 +93,19 @@ class GroupCommit(Generic[Item, Outcome]):
                     if self._sheds_queue is not None and self._sheds_queue(exc):
                         _fail(self._queue, exc)
                         self._queue.clear()
-                    continue
                 except BaseException:  # cancelled (shutdown): nobody is left waiting
                     self._cancel_all(batch)
                     raise
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # its request was cancelled
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
+                else:
+                    _deliver(batch, outcomes)
                 if self._queue:
-                    # Let the requests just answered run on before the next flush: starting
-                    # a flush costs the client library CPU before its first await (~250 µs
-                    # for PyMongo's insert_many), which every one of them would otherwise
-                    # wait out. Their answers go out sooner and the next batch gathers what
-                    # arrived meanwhile. Registration at c=16 (`make bench-ab`, 3 runs of 8
-                    # alternating rounds): req/s x1.00, x1.08, x1.08; server CPU per
-                    # registration x0.97, x0.88, x0.95.
+                    # Let the requests just answered take their next step before the next
+                    # flush: starting one costs the client library CPU before its first
+                    # await (~250 µs for PyMongo's insert_many), which every one of them
+                    # would otherwise wait out. Their answers go out sooner and the next
+                    # batch gathers what arrived meanwhile. Registration at c=16
+                    # (`make bench-ab`, 3 runs of 8 alternating rounds): req/s x1.00,
+                    # x1.08, x1.08; server CPU per registration x0.97, x0.88, x0.95.
                     try:
                         await asyncio.sleep(0)
                     except BaseException:
@@ -116,6 +113,14 @@ class GroupCommit(Generic[Item, Outcome]):
                         raise
         finally:
             self._flusher = None
+
+    def _flusher_ended(self, flusher: asyncio.Task[None]) -> None:
+        """A flusher cancelled before it ever ran (shutdown) skipped `_flush_all` and its
+        clean-up: cancel what it left queued, and let a later `submit` start another."""
+        if self._flusher is flusher:
+            self._flusher = None
+            if flusher.cancelled():
+                self._cancel_all([])
 
     def _cancel_all(self, batch: list[tuple[Item, asyncio.Future[Outcome]]]) -> None:
         """Cancelled (shutdown): nobody is left waiting for `batch` or the queue."""
@@ -132,6 +137,18 @@ class GroupCommit(Generic[Item, Outcome]):
             if not entry[1].done():
                 batch.append(entry)
         return batch
+
+
+def _deliver(
+    batch: list[tuple[Item, asyncio.Future[Outcome]]], outcomes: Sequence[Outcome | BaseException]
+) -> None:
+    for (_, future), outcome in zip(batch, outcomes, strict=True):
+        if future.done():  # its request was cancelled
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _fail(batch: Iterable[tuple[Item, asyncio.Future[Outcome]]], exc: BaseException) -> None:
