@@ -72,10 +72,11 @@ async def patch_settings(request: web.Request) -> web.Response:
     except (ConcurrentUpdate, LockBusy) as exc:
         raise ManagementApiError(409, "Concurrent update, retry", "conflict") from exc
     finally:
-        if read is not None and not read.done():
-            read.cancel()
-        elif read is not None and not read.cancelled():
-            read.exception()  # retrieved: a read nobody awaited (lock refused) logs nothing
+        if read is not None:
+            if not read.done():
+                read.cancel()
+            elif not read.cancelled():
+                read.exception()  # retrieved: a read nobody awaited (lock refused) logs nothing
     return json_response(_representation(stored))
 
 
