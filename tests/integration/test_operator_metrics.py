@@ -125,3 +125,17 @@ async def test_the_settings_outbox_reports_published_deferred_and_backlog(dcr: D
         publisher._broker = real_broker
     found = await samples(dcr.settings_client)
     assert found[("tenant_settings_events_deferred_total", ())] == 1
+
+
+async def test_the_settings_write_is_timed(dcr: Dcr) -> None:
+    count = ("tenant_settings_write_seconds_count", ())
+    total = ("tenant_settings_write_seconds_sum", ())
+    before = await samples(dcr.settings_client)
+    started = time.perf_counter()
+    await dcr.set_registration(False)  # a change (the fixture turned it on): one write
+    elapsed = time.perf_counter() - started
+    after = await samples(dcr.settings_client)
+    assert after[count] == before.get(count, 0) + 1
+    assert 0 < after[total] - before.get(total, 0) < elapsed
+    await dcr.set_registration(False)  # no change: nothing written, nothing timed
+    assert (await samples(dcr.settings_client))[count] == after[count]

@@ -22,7 +22,7 @@ OWNED_COLLECTIONS = (Collections.TENANTS, Collections.TENANT_SETTINGS)
 
 
 async def _settings_context(app: web.Application) -> AsyncIterator[None]:
-    repository = SettingsRepository(app[DB])
+    repository = SettingsRepository(app[DB], registry=app[METRICS].registry)
     publisher = SettingsPublisher(
         repository, app[BROKER], app[REDIS], app[SETTINGS].redis_prefix, app[METRICS].registry
     )
