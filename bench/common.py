@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import importlib
 import json
 import os
 import re
 import resource
+import secrets
 import signal
 import socket
 import statistics
@@ -459,3 +461,28 @@ def result_row(r: Result) -> str:
             line += f", rest of machine {us_per_request(r.other, r.rps):.0f} µs"
         line += ")"
     return line
+
+
+def client_document() -> dict[str, object]:
+    """A stored client as registration writes it (the database ceiling's and the library
+    floor's documents): the same fields, sizes and indexed values."""
+    now = dt.datetime.now(dt.UTC)
+    metadata = {
+        "redirect_uris": ["https://application.example.com/callback"],
+        "client_name": "My Dynamic Application",
+        "token_endpoint_auth_method": "client_secret_post",
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "application_type": "web",
+    }
+    return {
+        "_id": secrets.token_hex(16),
+        "tenant_id": "ten_ceiling",
+        "dynamic": True,
+        "client_secret_hash": "sha256$" + "a" * 64,
+        **metadata,
+        "metadata": metadata,
+        "created_at": now,
+        "last_used_at": None,
+        "reaped_at": None,
+    }

@@ -1,0 +1,132 @@
+"""The benchmark's library floor: a registration's I/O with none of the service's logic.
+
+Per request, what a registration sends through the libraries the service is built on, and
+no more: aiohttp reads the body (orjson parses it); the request queues for one Redis script
+per batch (a counter and a journal entry per request, as the admission script grants a place
+and journals the event); its client document (the same shape, and a collection with the
+clients' indexes) queues for one `insert_many` per batch; it is answered 201 with the client
+(orjson). Off the request path a publisher sends what was journaled as one confirmed,
+persistent RabbitMQ message, then removes those journal entries: the service's own shape
+(registration_service.events.client_events). The batches are the service's group commit
+(oidc_common.group_commit), so batching is the same too.
+
+Left out, because it is the service's own work: validation, policy and tenancy, middleware
+(request id, metrics, CORS, error formats), secret hashing, idempotency, the client
+representation, and failure handling. The floor's CPU per registration is what those
+libraries cost on this machine; the service's, above it, is its own code.
+
+Usage: python floor_server.py PORT, with the services' environment (bench/common.py
+`service_env`): the same database, Redis prefix and exchange as the service under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from collections.abc import Sequence
+
+import aio_pika
+import orjson
+import uvloop
+from aiohttp import web
+from common import client_document
+
+from oidc_common.config import Settings
+from oidc_common.group_commit import GroupCommit
+from oidc_common.mongo import INDEXES, Collections, open_client
+from oidc_common.redis_client import NOW_MS_LUA, open_redis
+
+COLLECTION = "floor_clients"
+# One call per batch: a counter per request and its journal entry, scored by Redis's clock.
+ADMIT = (
+    NOW_MS_LUA
+    + """
+local score = now_ms()
+local counts = {}
+for i, member in ipairs(ARGV) do
+    counts[i] = redis.call('INCR', KEYS[1])
+    redis.call('ZADD', KEYS[2], score, member)
+end
+redis.call('PEXPIRE', KEYS[1], 1000)
+return counts
+"""
+)
+
+
+async def serve(port: int) -> None:
+    settings = Settings.from_env("registration")
+    redis = open_redis(settings.redis_url)
+    mongo = open_client(settings.mongodb_url)
+    clients = mongo[settings.mongodb_database][COLLECTION]
+    for index in INDEXES[Collections.CLIENTS]:
+        await clients.create_indexes([index])
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await channel.declare_exchange(
+        settings.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    counter = f"{settings.redis_prefix}floor:count"
+    journal = f"{settings.redis_prefix}floor:journal"
+    script = redis.register_script(ADMIT)
+    journaled: list[str] = []
+    pending = asyncio.Event()
+
+    async def admit(members: list[str]) -> Sequence[int]:
+        return list(await script(keys=[counter, journal], args=members))
+
+    async def insert(documents: list[dict[str, object]]) -> Sequence[None]:
+        await clients.insert_many(documents, ordered=False)
+        return [None] * len(documents)
+
+    admissions: GroupCommit[str, int] = GroupCommit(admit)
+    inserts: GroupCommit[dict[str, object], None] = GroupCommit(insert)
+
+    async def publish_forever() -> None:
+        while True:
+            await pending.wait()
+            pending.clear()
+            members = journaled[:]
+            del journaled[:]
+            body = orjson.dumps({"type": "client.registered", "client_ids": members})
+            message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await exchange.publish(message, routing_key="client.registered")
+            await redis.zrem(journal, *members)
+
+    async def register(request: web.Request) -> web.Response:
+        if publisher.done():  # it failed: answers without its work would flatter the floor
+            raise web.HTTPServiceUnavailable(text="the floor's publisher stopped")
+        body = orjson.loads(await request.read())
+        document = client_document()
+        member = str(document["_id"])
+        await admissions.submit(member)
+        await inserts.submit(document)
+        journaled.append(member)
+        pending.set()
+        answer = {
+            "client_id": member,
+            "client_secret": secrets.token_urlsafe(32),
+            "client_name": body.get("client_name"),
+            "redirect_uris": body.get("redirect_uris"),
+            "client_secret_expires_at": 0,
+        }
+        return web.Response(body=orjson.dumps(answer), status=201, content_type="application/json")
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.Response(text="ready")
+
+    publisher = asyncio.create_task(publish_forever())
+    app = web.Application()
+    app.router.add_post("/oidc/register", register)
+    app.router.add_get("/readyz", ready)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await asyncio.Event().wait()  # until the benchmark stops the process
+    finally:
+        publisher.cancel()
+
+
+if __name__ == "__main__":
+    uvloop.run(serve(int(sys.argv[1])))
