@@ -338,8 +338,9 @@ def side_by_side(results: list[Result]) -> None:
 
 def interleaved(targets: dict[str, tuple[int, CpuMeter]], seconds: int) -> list[dict[str, Result]]:
     """The peer, ours (direct) and the library floor at TARGET_CONCURRENCY, alternately for
-    INTERLEAVED_ROUNDS rounds (in `targets`' order, then reversed, ...): each round's runs by
-    name, printed."""
+    INTERLEAVED_ROUNDS rounds, the order rotated by one each round (so each takes each
+    place: a run may find the database still settling the previous run's inserts): each
+    round's runs by name, printed."""
     c = TARGET_CONCURRENCY
     print(
         f"\ninterleaved at c={c}: the peer, ours and the library floor alternately, "
@@ -349,8 +350,9 @@ def interleaved(targets: dict[str, tuple[int, CpuMeter]], seconds: int) -> list[
     rounds = []
     for round_ in range(INTERLEAVED_ROUNDS):
         order = list(targets.items())
+        shift = round_ % len(order)
         runs: dict[str, Result] = {}
-        for name, (port, meter) in order if round_ % 2 == 0 else reversed(order):
+        for name, (port, meter) in order[shift:] + order[:shift]:
             runs[name] = wrk(name, f"http://127.0.0.1:{port}/oidc/register", c, seconds, meter)
         p, o, f = runs[PEER], runs[DIRECT], runs[FLOOR]
         print(
