@@ -5,8 +5,9 @@ no more: aiohttp reads the body (orjson parses it); the request queues for one R
 per batch (a counter and a journal entry per request, as the admission script grants a place
 and journals the event); its client document (the same shape, and a collection with the
 clients' indexes) queues for one `insert_many` per batch; it is answered 201 with the client
-(orjson). Off the request path a publisher sends what was journaled as one confirmed,
-persistent RabbitMQ message, then removes those journal entries: the service's own shape
+(orjson). Off the request path a publisher sends what was journaled, after the service's
+short pause, as one confirmed, persistent RabbitMQ message, then removes those journal
+entries: the service's own shape
 (registration_service.events.client_events). The batches are the service's group commit
 (oidc_common.group_commit), so batching is the same too.
 
@@ -36,6 +37,7 @@ from oidc_common.config import Settings
 from oidc_common.group_commit import GroupCommit
 from oidc_common.mongo import INDEXES, Collections, open_client
 from oidc_common.redis_client import NOW_MS_LUA, open_redis
+from registration_service.events.client_events import PUBLISH_PAUSE
 
 COLLECTION = "floor_clients"
 # One call per batch: a counter per request and its journal entry, scored by Redis's clock.
@@ -85,6 +87,7 @@ async def serve(port: int) -> None:
     async def publish_forever() -> None:
         while True:
             await pending.wait()
+            await asyncio.sleep(PUBLISH_PAUSE)  # the service's pause: batches gather alike
             pending.clear()
             members = journaled[:]
             del journaled[:]
