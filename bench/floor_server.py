@@ -6,15 +6,18 @@ per batch (a counter and a journal entry per request, as the admission script gr
 and journals the event); its client document (the same shape, and a collection with the
 clients' indexes) queues for one `insert_many` per batch; it is answered 201 with the client
 (orjson). Off the request path a publisher sends what was journaled, after the service's
-short pause, as one confirmed, persistent RabbitMQ message, then removes those journal
-entries: the service's own shape
-(registration_service.events.client_events). The batches are the service's group commit
-(oidc_common.group_commit), so batching is the same too.
+short pause, as one confirmed, persistent, not mandatory RabbitMQ message, then removes
+those journal entries, as the service does (registration_service.events.client_events; its
+message is a little larger). The batches go through the service's group commit
+(oidc_common.group_commit): how many requests each gathers follows from the timing, as in
+the service. Start-up objects are frozen out of the collector, as in the service.
 
 Left out, because it is the service's own work: validation, policy and tenancy, middleware
 (request id, metrics, CORS, error formats), secret hashing, idempotency, the client
-representation, and failure handling. The floor's CPU per registration is what those
-libraries cost on this machine; the service's, above it, is its own code.
+representation, and failure handling; and what the service alone asks of libraries
+(metrics, aio-pika's robust connection). The floor's CPU per registration is what those
+libraries cost on this machine for a registration's I/O; the service's, above it, is its
+own work.
 
 Usage: python floor_server.py PORT, with the services' environment (bench/common.py
 `service_env`): the same database, Redis prefix and exchange as the service under test.
@@ -23,6 +26,7 @@ Usage: python floor_server.py PORT, with the services' environment (bench/common
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import sys
 from collections.abc import Sequence
@@ -34,21 +38,22 @@ from aiohttp import web
 from common import client_document
 
 from oidc_common.config import Settings
+from oidc_common.events import CLIENT_REGISTERED
 from oidc_common.group_commit import GroupCommit
 from oidc_common.mongo import INDEXES, Collections, open_client
 from oidc_common.redis_client import NOW_MS_LUA, open_redis
-from registration_service.events.client_events import PUBLISH_PAUSE
+from registration_service.events.client_events import JOURNAL_ADD_LUA, PUBLISH_PAUSE
 
 COLLECTION = "floor_clients"
 # One call per batch: a counter per request and its journal entry, scored by Redis's clock.
 ADMIT = (
     NOW_MS_LUA
+    + JOURNAL_ADD_LUA
     + """
-local score = now_ms()
 local counts = {}
 for i, member in ipairs(ARGV) do
     counts[i] = redis.call('INCR', KEYS[1])
-    redis.call('ZADD', KEYS[2], score, member)
+    journal_add(KEYS[2], member)
 end
 redis.call('PEXPIRE', KEYS[1], 1000)
 return counts
@@ -57,6 +62,7 @@ return counts
 
 
 async def serve(port: int) -> None:
+    """Serve `POST /oidc/register` and `GET /readyz` on 127.0.0.1:`port` until stopped."""
     settings = Settings.from_env("registration")
     redis = open_redis(settings.redis_url)
     mongo = open_client(settings.mongodb_url)
@@ -91,9 +97,11 @@ async def serve(port: int) -> None:
             pending.clear()
             members = journaled[:]
             del journaled[:]
-            body = orjson.dumps({"type": "client.registered", "client_ids": members})
+            body = orjson.dumps({"type": CLIENT_REGISTERED, "client_ids": members})
             message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-            await exchange.publish(message, routing_key="client.registered")
+            # Not mandatory, as the service's: no queue may be bound, and a returned message
+            # would cost a round trip the service never pays.
+            await exchange.publish(message, routing_key=CLIENT_REGISTERED, mandatory=False)
             await redis.zrem(journal, *members)
 
     async def register(request: web.Request) -> web.Response:
@@ -125,6 +133,8 @@ async def serve(port: int) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    gc.collect()
+    gc.freeze()
     try:
         await asyncio.Event().wait()  # until the benchmark stops the process
     finally:

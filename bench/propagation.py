@@ -22,13 +22,16 @@ Two measurements, tenant-settings running as its own process in both:
    replica) and of commit -> gate (the commit time is the one tenant-settings stores, to the
    millisecond, taken just before its database write).
 
-   The database's share: a change reaches no replica before its write is acknowledged (the
-   outbox rule), so each PATCH's write time is read from tenant-settings' own metrics (the
-   growth of `tenant_settings_write_seconds_sum`; one PATCH at a time) and subtracted, per
-   replica: written -> gate, and PATCH sent -> gate less the write. The database's CPU over
-   the changes is printed in percent of one core (FerretDB runs Go code on one thread here,
-   deploy/local/ferretdb): near 100%, writes queue in the database; well below it, a slow
-   write waits for the machine's two cores, which every process here shares.
+   The write's share: a change reaches no replica before its write is acknowledged (the
+   outbox rule), so each PATCH's write, as tenant-settings times it (the database, and the
+   client library and event loop on the way), is read from its metrics (the growth of
+   `tenant_settings_write_seconds_sum`; one PATCH at a time) and subtracted, per replica:
+   written -> gate (up to 1 ms high: the commit time is stored to the millisecond), and
+   PATCH sent -> gate less the write. The database's CPU over the changes is printed in
+   percent of one core (FerretDB runs Go code on one thread here, deploy/local/ferretdb):
+   near 100%, writes queue for that thread; well below it, a slow write waits on something
+   that costs the database no CPU: SQLite's one writer per database (the replicas' insert
+   batches and their checkpoint syncs) or a turn on the two cores every process shares.
 """
 
 from __future__ import annotations
@@ -345,7 +348,7 @@ def report(
     )
     if len(writes) >= 2:
         print(
-            f"  database write (tenant-settings) {_distribution(writes)}; database CPU "
+            f"  settings write, as tenant-settings times it {_distribution(writes)}; database CPU "
             f"{database_cpu:.0f}% of one core"
         )
     worst: tuple[float, str] = (0.0, "")

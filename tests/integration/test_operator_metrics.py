@@ -1,6 +1,7 @@
 """The metrics the operators' dashboard (deploy/observability/) reads that the request
 metrics do not give: the registration gate's state, the newest settings change each replica
-holds, reaper deletions, and the settings outbox (published, deferred, backlog)."""
+holds, reaper deletions, the settings outbox (published, deferred, backlog) and the settings
+write's time."""
 
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# The settings path's latencies (propagation lag, the settings write), in seconds: from a
+# millisecond, what a change takes on an idle machine, to half a minute (an outage).
+SETTINGS_PATH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30)
+
 # Methods beyond the usual ones (WebDAV and others the parser accepts) share one label,
 # so no caller can mint series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

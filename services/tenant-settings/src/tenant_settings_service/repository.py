@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
 from oidc_common.lru import Lru
+from oidc_common.metrics import SETTINGS_PATH_BUCKETS
 from oidc_common.mongo import Collections, Document, is_lost_connection, retry_once
 
 from .patch import apply_patch
@@ -77,14 +78,15 @@ class SettingsRepository:
         self.db = db
         self._collection = db[Collections.TENANT_SETTINGS]
         self._latest: Lru[str, StoredSettings] = Lru(remembered_tenants)
-        # The database's share of a change's propagation: the change reaches no replica
-        # before its write is acknowledged (the outbox rule), so a slow database shows here
-        # first. Every attempt counts, a conflicting or failed one too.
+        # The write's share of a change's propagation, as this service sees it (the
+        # database, and the client library and event loop on the way): the change reaches
+        # no replica before its write is acknowledged (the outbox rule), so a slow database
+        # shows here first. Every attempt counts, a conflicting or failed one too.
         self.write_seconds = Histogram(
             "tenant_settings_write_seconds",
             "Time from sending a settings change's conditional write to its answer",
             registry=registry or CollectorRegistry(),
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+            buckets=SETTINGS_PATH_BUCKETS,
         )
 
     def remembers(self, tenant_id: str) -> bool:

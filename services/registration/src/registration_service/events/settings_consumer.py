@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from oidc_common.broker import Broker
 from oidc_common.events import TENANT_SETTINGS_UPDATED, Event, EventDecodeError
+from oidc_common.metrics import SETTINGS_PATH_BUCKETS
 from oidc_common.settings_cache import SettingsCache, SettingsSnapshot
 
 from ..settings_gate import GateState, RegistrationGate
@@ -102,7 +103,7 @@ class SettingsConsumer:
             "tenant_settings_event_lag_seconds",
             "Time from the settings commit to this replica's cache holding it",
             registry=registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30),
+            buckets=SETTINGS_PATH_BUCKETS,
         )
         # Replicas that show the same value hold the same settings: every change reaches
         # every replica, so this is "settings version per replica" in one series (a series
