@@ -367,7 +367,7 @@ def report(
     met = "met" if worst[0] <= TARGET_P99_MS else "NOT met"
     print(
         f"  target: PATCH sent -> gate p99 <= {TARGET_P99_MS:.0f} ms on every replica: {met} "
-        f"(worst {worst[1]}, p99 {worst[0]:.2f} ms; less each change's database write, the "
+        f"(worst {worst[1]}, p99 {worst[0]:.2f} ms; less each change's settings write, the "
         f"worst p99 is {worst_less_write:.2f} ms)"
     )
 
