@@ -3,10 +3,11 @@
 Per request, what a registration sends through the libraries the service is built on, and
 no more: aiohttp reads the body (orjson parses it); the request queues for one Redis script
 per batch (a counter and a journal entry per request, as the admission script grants a place
-and journals the event); its client document (the same shape, and a collection with the
-clients' indexes) queues for one `insert_many` per batch; it is answered 201 with the client
-(orjson). Off the request path a publisher sends what was journaled, after the service's
-short pause, as one confirmed, persistent, not mandatory RabbitMQ message, then removes
+and journals the event); its client document (bench/common.py `client_document`, into a
+collection with the clients' indexes) queues for one `insert_many` per batch; it is
+answered 201 with the client (orjson); a body that is not a JSON object gets a 400. Off
+the request path a publisher sends what was journaled, after the service's short pause, as
+one confirmed, persistent, not mandatory RabbitMQ message, then removes
 those journal entries, as the service does (registration_service.events.client_events; its
 message is a little larger). The batches go through the service's group commit
 (oidc_common.group_commit): how many requests each gathers follows from the timing, as in
@@ -107,7 +108,12 @@ async def serve(port: int) -> None:
     async def register(request: web.Request) -> web.Response:
         if publisher.done():  # it failed: answers without its work would flatter the floor
             raise web.HTTPServiceUnavailable(text="the floor's publisher stopped")
-        body = orjson.loads(await request.read())
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            raise web.HTTPBadRequest(text="the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="the body is not a JSON object")
         document = client_document()
         member = str(document["_id"])
         await admissions.submit(member)

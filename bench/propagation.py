@@ -55,6 +55,7 @@ from common import (
     CpuMeter,
     Result,
     WrkLoad,
+    backing_pids,
     bench_settings,
     drop,
     expect_registered,
@@ -63,7 +64,6 @@ from common import (
     new_tenant,
     patch_settings,
     percentiles,
-    pids_of,
     print_logs,
     python,
     service_env,
@@ -182,12 +182,18 @@ class Scrape:
     gate_applied: float
 
 
-def parse_scrape(text: str) -> Scrape:
+def metric_values(text: str, names: tuple[str, ...]) -> dict[str, float]:
+    """The unlabelled samples called `names` in a Prometheus text exposition."""
     values: dict[str, float] = {}
     for line in text.splitlines():
         name, _, value = line.partition(" ")
-        if name in (NEWEST_CHANGE, GATE_APPLIED):
+        if name in names:
             values[name] = float(value)
+    return values
+
+
+def parse_scrape(text: str) -> Scrape:
+    values = metric_values(text, (NEWEST_CHANGE, GATE_APPLIED))
     return Scrape(values[NEWEST_CHANGE], values[GATE_APPLIED])
 
 
@@ -199,11 +205,10 @@ async def scrape(session: aiohttp.ClientSession, port: int) -> Scrape:
 async def write_seconds(session: aiohttp.ClientSession, port: int) -> float:
     """tenant-settings' total time in settings writes so far (s)."""
     async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-        for line in (await response.text()).splitlines():
-            name, _, value = line.partition(" ")
-            if name == WRITE_SECONDS:
-                return float(value)
-    raise RuntimeError(f"tenant-settings exports no {WRITE_SECONDS}")
+        values = metric_values(await response.text(), (WRITE_SECONDS,))
+    if WRITE_SECONDS not in values:
+        raise RuntimeError(f"tenant-settings exports no {WRITE_SECONDS}")
+    return values[WRITE_SECONDS]
 
 
 @dataclass
@@ -289,7 +294,7 @@ async def under_load(settings: Settings, token: str, ts_port: int, toggles: int)
             ]
             await asyncio.sleep(1.0)  # the load is established before the first change
             written = await write_seconds(session, ts_port)
-            meter = CpuMeter({"database": pids_of("bin/ferretdb")})
+            meter = CpuMeter({"database": backing_pids()["ferretdb"]})
             meter.start()
             for i in range(toggles):
                 body = {

@@ -16,7 +16,7 @@ three rounds, whose medians decide the verdict (this VM's speed drifts over minu
 side by side in time see the same machine). The library floor (bench/floor_server.py) does a
 registration's I/O through the same libraries and group commit with none of the service's
 logic: its CPU per registration is what the libraries cost here, the service's above it is
-its own code. Then a CPU profile of the registration process under load at
+its own work. Then a CPU profile of the registration process under load at
 concurrency 16 (py-spy, grouped by component), the database ceiling (raw inserts of the same
 documents into a collection with the clients' indexes: the database's CPU per document and
 how long one batch takes),
