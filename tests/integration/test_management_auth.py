@@ -17,11 +17,19 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from oidc_common.management_api import MANAGEMENT_API
+from oidc_common.mongo import Collections, open_client
 from tenant_settings_service.app import create_app
 from tests.conftest import SettingsFactory
 from tests.support.services import serve
 from tests.support.tenants import bootstrap_tenant
-from tests.support.tokens import management_claims, management_token, tenant_signing_key
+from tests.support.tokens import (
+    machine_claims,
+    management_claims,
+    management_client_id,
+    management_token,
+    tenant_signing_key,
+)
 
 HOST = "acme.example"
 ISSUER = f"http://{HOST}/"
@@ -123,7 +131,8 @@ async def test_wrong_issuer_audience_and_expiry(ctx: Ctx) -> None:
 
 async def test_a_jwt_that_is_not_an_access_token_is_rejected(ctx: Ctx) -> None:
     kid, key = await tenant_signing_key(ctx.settings, ctx.tenant_id)
-    claims = management_claims(ISSUER)
+    caller = machine_claims(await management_client_id(ctx.settings, ctx.tenant_id))
+    claims = management_claims(ISSUER, **caller)
     for typ in ("JWT", "dpop+jwt"):  # e.g. an ID token signed by the same key
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": typ})
         await _assert_invalid(ctx, token)
@@ -180,3 +189,55 @@ async def test_missing_scope_is_403(ctx: Ctx) -> None:
     assert (await response.json())[
         "message"
     ] == "Insufficient scope, expected: update:tenant_settings"
+
+
+# Only a client's own client-credentials token, of a live client that still holds a client
+# grant for the Management API, is accepted (RFC 9700 §2.3): issue 21's privilege escalation
+# came from a user's token with the Management API audience and the scopes it asked for.
+
+
+async def test_a_users_token_is_refused_whatever_its_audience_and_scope(ctx: Ctx) -> None:
+    s, t = ctx.settings, ctx.tenant_id
+    client_id = await management_client_id(s, t)
+    # A user's token as /authorize or the code grant mint it: `sub` a user, no `gty`.
+    user = {"sub": "auth0|0123456789abcdef01234567", "azp": client_id, "client_id": client_id}
+    await _assert_invalid(ctx, await management_token(s, t, ISSUER, gty=None, **user))
+    await _assert_invalid(ctx, await management_token(s, t, ISSUER, **user))
+    # A machine token whose subject is another client than the one it names.
+    await _assert_invalid(ctx, await management_token(s, t, ISSUER, sub="other@clients"))
+    await _assert_invalid(ctx, await management_token(s, t, ISSUER, gty="password"))
+
+
+async def _db_command(ctx: Ctx, collection: str, query: dict[str, Any], update: Any) -> None:
+    client = open_client(ctx.settings.mongodb_url)
+    try:
+        target = client[ctx.settings.mongodb_database][collection]
+        if update is None:
+            await target.delete_many(query)
+        else:
+            await target.update_one(query, update)
+    finally:
+        await client.close()
+
+
+async def test_a_revoked_or_narrowed_grant_stops_its_tokens_at_once(ctx: Ctx) -> None:
+    s, t = ctx.settings, ctx.tenant_id
+    client_id = await management_client_id(s, t)
+    token = await management_token(s, t, ISSUER)
+    assert (await _get(ctx, token))[0] == 200
+    grant = {"tenant_id": t, "client_id": client_id, "audience": MANAGEMENT_API}
+    # Narrowed: the token still says read:tenant_settings, the grant no longer does.
+    await _db_command(ctx, Collections.CLIENT_GRANTS, grant, {"$set": {"scope": ["read:users"]}})
+    status, body, _ = await _get(ctx, token)
+    assert (status, body["errorCode"]) == (403, "insufficient_scope")
+    await _db_command(ctx, Collections.CLIENT_GRANTS, grant, None)
+    await _assert_invalid(ctx, token)
+
+
+async def test_a_deleted_clients_token_is_refused(ctx: Ctx) -> None:
+    s, t = ctx.settings, ctx.tenant_id
+    client_id = await management_client_id(s, t)
+    token = await management_token(s, t, ISSUER)
+    assert (await _get(ctx, token))[0] == 200
+    await _db_command(ctx, Collections.CLIENTS, {"_id": client_id, "tenant_id": t}, None)
+    await _assert_invalid(ctx, token)

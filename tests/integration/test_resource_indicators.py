@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import jwt
 import pytest
 
-from authorize_service.resources import TENANT_SETTINGS
+from authorize_service.authorization_codes import CodeGrant
+from authorize_service.resources import CODES, TENANT_SETTINGS, USERS
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env
@@ -257,3 +259,72 @@ async def test_client_credentials_with_resource(env: AuthorizeEnv) -> None:
         env, {"grant_type": "client_credentials", "resource": "https://unknown.example/"}, auth
     )
     assert status == 400 and body["error"] == "invalid_target"
+
+
+# Issue 21, point 1: a prefix covering the tenant's own origin once let any user's token carry
+# the Management API audience and whatever Management API scopes were asked for.
+MANAGEMENT_AUDIENCE = f"{ISSUER}api/v2/"
+ESCALATION_SCOPE = "openid create:users update:tenant_settings read:clients"
+
+
+async def test_nothing_on_the_tenants_own_origin_is_a_prefix_resource(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    # Written straight into the database, as a PATCH before the fix could leave it.
+    await set_resource_prefixes(env, [ISSUER, "http://agents.example:8080/"])
+    client = await add_client(env)
+    for resource in (MANAGEMENT_AUDIENCE, f"{ISSUER}userinfo", f"{ISSUER}anything/mcp"):
+        landing, _ = await authorize(browser, client, scope=ESCALATION_SCOPE, resource=resource)
+        assert landing.url is not None, resource
+        assert landing.params["error"] == "invalid_target", (resource, landing.params)
+        assert "own origin" in landing.params["error_description"]
+    # Auth0's `audience` names the Management API no better.
+    landing, _ = await authorize(
+        browser, client, scope=ESCALATION_SCOPE, audience=MANAGEMENT_AUDIENCE
+    )
+    assert landing.params["error"] == "access_denied"
+
+
+async def test_a_code_for_the_tenants_own_origin_is_refused_at_the_token_endpoint(
+    env: AuthorizeEnv,
+) -> None:
+    # A code issued before the fix, for the Management API audience: refused at redemption.
+    client = await add_client(env)
+    user = await env.app[USERS].find_by_email(env.tenant.tenant_id, EMAIL)
+    assert user is not None
+    verifier, challenge = pkce_pair()
+    code = await env.app[CODES].issue(
+        CodeGrant(
+            tenant_id=env.tenant.tenant_id,
+            client_id=client["client_id"],
+            redirect_uri=CALLBACK,
+            code_challenge=challenge,
+            user_id=user.user_id,
+            scopes=ESCALATION_SCOPE.split(),
+            audience=MANAGEMENT_AUDIENCE,
+            nonce=None,
+            auth_time=int(time.time()),
+        )
+    )
+    status, body = await token(
+        env, code_form(code, verifier, CALLBACK), (client["client_id"], client["client_secret"])
+    )
+    assert (status, body["error"]) == (400, "invalid_target"), body
+    assert "access_token" not in body
+
+
+async def test_prefix_resources_never_carry_management_api_permission_names(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    target = "https://tools.example.net/servers/files/mcp"
+    await set_resource_prefixes(env, ["https://tools.example.net/servers/"])
+    client = await add_client(env)
+    landing, verifier = await authorize(
+        browser, client, scope=f"{ESCALATION_SCOPE} files:write delete:users", resource=target
+    )
+    status, body = await token(
+        env,
+        code_form(landing.params["code"], verifier, CALLBACK),
+        (client["client_id"], client["client_secret"]),
+    )
+    assert status == 200 and body["scope"] == "openid files:write", body

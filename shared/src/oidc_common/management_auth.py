@@ -4,6 +4,12 @@ Strict by construction: RS256 only (no `none`, no HMAC, so no algorithm confusio
 public key), the key chosen by `kid` among the *request's tenant's* published keys, `iss`
 the tenant's issuer, `aud` the tenant's Management API audience, `exp`/`iat`/`nbf` checked
 with a small leeway, and a scope required per route. Failures never say more than needed.
+
+Who may call (RFC 9700 §2.3, least privilege): only a client acting for itself. A token must be
+one `client_credentials` minted (`gty` "client-credentials", `sub` = `<client_id>@clients`), and
+its client must still be live and still hold a client grant for the Management API whose scopes
+include the route's. A user's token, whatever its audience and scope, never passes; deleting the
+client or its grant stops its tokens at once (`ManagementCallers`).
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .errors import ManagementApiError
+from .management_api import MANAGEMENT_API
 from .mongo import Collections, Document
 from .tenancy import ORIGIN, TENANT
 
 ALGORITHM = "RS256"
 LEEWAY_SECONDS = 30
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+# Auth0's grant-type claim of a machine-to-machine token; the only kind this API accepts.
+CLIENT_CREDENTIALS_GTY = "client-credentials"
 
 Claims = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,6 +87,47 @@ class TenantPublicKeys:
         if found is None and age > self._refresh_gap:  # a key rotated in since the last load
             found = (await self._load(tenant_id)).get(kid)
         return found
+
+
+def machine_client_id(claims: Claims) -> str:
+    """The client a `client_credentials` token was minted for (its `sub` is
+    `<client_id>@clients` and `client_id`/`azp` name the same client); raises 401
+    `invalid_token` for any other token, a user's above all."""
+    client_id = claims.get("client_id", claims.get("azp"))
+    if (
+        claims.get("gty") != CLIENT_CREDENTIALS_GTY
+        or not isinstance(client_id, str)
+        or not client_id
+        or claims.get("sub") != f"{client_id}@clients"
+        or claims.get("azp", client_id) != client_id
+    ):
+        raise _invalid_token("Only a client's own client-credentials token is accepted")
+    return client_id
+
+
+class ManagementCallers:
+    """Whether a machine client may still call the Management API, read on every call (no
+    cache: a deleted client or revoked grant must stop working at once, and this API is not a
+    hot path). Two indexed reads: the client is live, and its Management API client grant."""
+
+    def __init__(self, db: AsyncDatabase[Document]):
+        self._db = db
+
+    async def granted_scopes(self, tenant_id: str, client_id: str) -> frozenset[str] | None:
+        """The Management API scopes `client_id` holds now; None when the client is gone or
+        has no grant."""
+        client = await self._db[Collections.CLIENTS].find_one(
+            {"_id": client_id, "tenant_id": tenant_id, "reaped_at": None}, {"_id": 1}
+        )
+        if client is None:
+            return None
+        grant = await self._db[Collections.CLIENT_GRANTS].find_one(
+            {"tenant_id": tenant_id, "client_id": client_id, "audience": MANAGEMENT_API},
+            {"scope": 1},
+        )
+        if grant is None:
+            return None
+        return frozenset(str(scope) for scope in grant.get("scope") or ())
 
 
 def bearer_token(request: web.Request) -> str:
@@ -140,31 +190,38 @@ def granted_scopes(claims: Claims) -> frozenset[str]:
 
 
 KEYS = web.AppKey("management_public_keys", TenantPublicKeys)
+CALLERS = web.AppKey("management_callers", ManagementCallers)
 CLAIMS: web.RequestKey[Claims] = web.RequestKey("management_claims")
 
 
 def setup_management_auth(app: web.Application, db: Callable[[], AsyncDatabase[Document]]) -> None:
     async def keys_ctx(app: web.Application) -> Any:
         app[KEYS] = TenantPublicKeys(db())
+        app[CALLERS] = ManagementCallers(db())
         yield
 
     app.cleanup_ctx.append(keys_ctx)
 
 
 def requires_scope(scope: str) -> Callable[[Handler], Handler]:
-    """Decorator: the handler runs only for a valid Management API token with `scope`."""
+    """Decorator: the handler runs only for a valid Management API token with `scope`, of a
+    live client whose client grant still includes `scope` (see the module docstring)."""
 
     def decorate(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            origin = request[ORIGIN]
+            origin, tenant_id = request[ORIGIN], request[TENANT].id
             claims = await verify_access_token(
                 bearer_token(request),
                 request.app[KEYS],
-                request[TENANT].id,
+                tenant_id,
                 origin.issuer,
                 origin.management_audience,
             )
-            if scope not in granted_scopes(claims):
+            client_id = machine_client_id(claims)
+            held = await request.app[CALLERS].granted_scopes(tenant_id, client_id)
+            if held is None:
+                raise _invalid_token("The client no longer holds a grant for this API")
+            if scope not in granted_scopes(claims) or scope not in held:
                 raise _insufficient_scope(scope)
             request[CLAIMS] = claims
             return await handler(request)

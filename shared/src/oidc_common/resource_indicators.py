@@ -6,6 +6,11 @@ A resource is an absolute URI without a fragment (RFC 8707 §2). An allowed pref
 resource is under it when scheme, host and port are the same and its path continues the
 prefix's path at a segment boundary, so `https://mcp.example.com/a` covers
 `https://mcp.example.com/a/b` but neither `.../ab` nor `https://mcp.example.com.evil/a`.
+
+Nothing on the tenant's own origin is ever a prefix resource (`on_tenant_origin`): that is
+where its system APIs live (the Management API at `<issuer>api/v2/`, `/userinfo`), and a user's
+token must never carry their audience (RFC 9700 §2.3). Prefix resources carry no Management
+API permission name as a scope either (`PREFIX_FORBIDDEN_SCOPES`).
 """
 
 from __future__ import annotations
@@ -14,18 +19,25 @@ from collections.abc import Iterable
 from typing import Final
 
 from .errors import OAuthError
+from .management_api import MANAGEMENT_SCOPES
 from .redirect_uris import is_loopback_host
 from .uris import ParsedUri, UriError, parse_uri
 
 __all__ = [
     "MAX_RESOURCE_LENGTH",
+    "PREFIX_FORBIDDEN_SCOPES",
     "check_resource_prefix",
+    "on_tenant_origin",
     "parse_resource",
     "single_resource",
     "under_prefix",
 ]
 
 MAX_RESOURCE_LENGTH: Final = 2000
+# Scopes a prefix resource never grants: the Management API's permission names, so that no
+# token for an unregistered URL reads like a Management API token to anything.
+PREFIX_FORBIDDEN_SCOPES: Final = frozenset(MANAGEMENT_SCOPES)
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 def parse_resource(value: str) -> ParsedUri:
@@ -74,3 +86,20 @@ def under_prefix(resource: ParsedUri, prefix: str) -> bool:
         return False
     base = allowed.path.rstrip("/")
     return resource.path == allowed.path or resource.path.startswith(base + "/")
+
+
+def _effective_port(uri: ParsedUri) -> int | None:
+    return uri.port if uri.port is not None else _DEFAULT_PORTS.get(uri.scheme)
+
+
+def on_tenant_origin(resource: ParsedUri, issuer: str) -> bool:
+    """Whether `resource` is served by the tenant's own origin (`issuer`'s host, any scheme
+    or port, a trailing dot ignored). On a loopback issuer, where each port is another local
+    server (an MCP server beside a local run), it is every loopback name on the issuer's port:
+    `localhost`, `127.0.0.1` and `[::1]` reach the same gateway."""
+    own = parse_uri(issuer)
+    if resource.host is None or own.host is None:
+        return False
+    if is_loopback_host(own.host):
+        return is_loopback_host(resource.host) and _effective_port(resource) == _effective_port(own)
+    return resource.host.rstrip(".") == own.host.rstrip(".")

@@ -54,6 +54,7 @@ from .logs import request_id_middleware
 from .metrics import RequestMetrics
 from .mongo import Document, ensure_indexes, open_client, ping
 from .redis_client import open_redis
+from .request_bodies import HANDLER_ARGS, close_after_unreadable_body, content_coding_middleware
 from .tenancy import TenantDirectory, tenant_middleware
 
 log = logging.getLogger(__name__)
@@ -143,10 +144,12 @@ def create_service_app(
     metrics = RequestMetrics(settings.service_name)
     app = web.Application(
         client_max_size=client_max_size,
+        handler_args=HANDLER_ARGS,
         middlewares=[
             request_id_middleware(settings.access_log),
             metrics.middleware(),
             *outer_middlewares,
+            content_coding_middleware,
             error_middleware,
             tenant_middleware(lambda: app[TENANTS], settings.trusted_proxies),
         ],
@@ -156,6 +159,7 @@ def create_service_app(
     app[SHUTDOWN] = Shutdown(settings.shutdown_drain_seconds, settings.shutdown_grace_seconds)
     app.cleanup_ctx.append(_connections(settings, list(owned_collections)))
     app.on_response_prepare.append(_close_while_draining)
+    app.on_response_prepare.append(close_after_unreadable_body)
     app.on_shutdown.append(_stop_accepting)
     app.add_routes(
         health_routes(

@@ -4,8 +4,10 @@ Both name an API of the tenant by its identifier and mean the same; given togeth
 must agree (else `invalid_request`). A `resource` is an absolute URI without fragment; one
 that names no registered API may still be a resource when it lies under one of the tenant's
 allowed URL prefixes (`RegistrationPolicy.resource_url_prefixes`: a new MCP server works
-without a Management API call). Errors follow the parameter used: `invalid_target` for
-`resource` (RFC 8707 §2), Auth0's `access_denied` "Service not found" for `audience`.
+without a Management API call), unless it lies on the tenant's own origin, where its system
+APIs live (`on_tenant_origin`), whatever the stored prefixes say. Errors follow the parameter
+used: `invalid_target` for `resource` (RFC 8707 §2), Auth0's `access_denied` "Service not
+found" for `audience`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from oidc_common.errors import OAuthError
 from oidc_common.mongo import Document
 from oidc_common.registration_policy import RegistrationPolicy
-from oidc_common.resource_indicators import parse_resource, single_resource, under_prefix
+from oidc_common.resource_indicators import (
+    on_tenant_origin,
+    parse_resource,
+    single_resource,
+    under_prefix,
+)
 
 from .resource_servers import ResourceServer, find_resource_server
 from .resource_servers.repository import SIGNING_ALG
@@ -49,6 +56,7 @@ async def requested_api(
     db: AsyncDatabase[Document],
     tenant_id: str,
     policy: RegistrationPolicy,
+    issuer: str,
     audience: str | None,
     resources: Iterable[str],
 ) -> ResourceServer | None:
@@ -66,6 +74,8 @@ async def requested_api(
         api = await find_resource_server(db, tenant_id, resource)
         if api is not None and not api.is_system:
             return api
+        if on_tenant_origin(parsed, issuer):
+            raise OAuthError("invalid_target", own_origin_message(resource))
         if any(under_prefix(parsed, prefix) for prefix in policy.resource_url_prefixes):
             return prefix_resource(resource)
         raise OAuthError("invalid_target", f"Unknown resource: {shown(resource)}")
@@ -75,6 +85,18 @@ async def requested_api(
     if api is None or api.is_system:
         raise OAuthError("access_denied", f"Service not found: {shown(audience)}")
     return api
+
+
+def own_origin_message(resource: str) -> str:
+    return f"{shown(resource)} is on this server's own origin, which is not a resource"
+
+
+def check_unregistered_target(audience: str, issuer: str) -> None:
+    """Before a user's token is minted for `audience`, an API no longer registered (so it
+    stands as a prefix resource): refused on the tenant's own origin, whatever a code or
+    refresh token issued earlier carries (`invalid_target`)."""
+    if on_tenant_origin(parse_resource(audience), issuer):
+        raise OAuthError("invalid_target", own_origin_message(audience))
 
 
 def check_same_target(requested: str | None, granted: str | None) -> None:

@@ -27,6 +27,7 @@ from .refresh_tokens import RefreshGrant
 from .registered_clients import extend_refresh_token_life
 from .resource_servers import find_resource_server
 from .resources import KEYSTORE, REFRESH_TOKENS, REVOKED_GRANTS
+from .targets import check_unregistered_target
 from .users.repository import User
 
 USERINFO_PATH = "userinfo"
@@ -91,11 +92,17 @@ class UserGrant:
 
 
 async def access_token_ttl(request: web.Request, grant: UserGrant) -> int:
-    """The API's `token_lifetime` when it sets one (Auth0), else ACCESS_TOKEN_TTL; seconds."""
+    """The API's `token_lifetime` when it sets one (Auth0), else ACCESS_TOKEN_TTL; seconds.
+
+    Raises OAuthError `invalid_target` when the audience is no registered API (a prefix
+    resource) on the tenant's own origin: no user token ever carries a system API's audience.
+    """
     default = request.app[SETTINGS].access_token_ttl
     if grant.audience is None:
         return default
     api = await find_resource_server(request.app[DB], grant.tenant_id, grant.audience)
+    if api is None or api.is_system:
+        check_unregistered_target(grant.audience, request[ORIGIN].issuer)
     return api.token_lifetime if api is not None and api.token_lifetime else default
 
 

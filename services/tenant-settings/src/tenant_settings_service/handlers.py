@@ -11,9 +11,9 @@ from oidc_common.errors import ManagementApiError, json_response
 from oidc_common.json_body import read_json_body
 from oidc_common.locks import LockBusy
 from oidc_common.management_auth import requires_scope
-from oidc_common.tenancy import TENANT
+from oidc_common.tenancy import ORIGIN, TENANT
 
-from .patch import SettingsValidationError
+from .patch import SettingsValidationError, check_prefixes_off_origin
 from .repository import ConcurrentUpdate, SettingsNotFound, StoredSettings
 from .resources import PUBLISHER, REPOSITORY
 
@@ -49,6 +49,10 @@ async def patch_settings(request: web.Request) -> web.Response:
         raise _bad_body("Request body must be a JSON object")
     for field in READ_ONLY_FIELDS & body.keys():
         raise _bad_body(f"Payload validation error: '{field}' is read-only")
+    try:
+        check_prefixes_off_origin(body, request[ORIGIN].issuer)
+    except SettingsValidationError as exc:
+        raise _bad_body(f"Payload validation error: {exc}") from exc
     publisher = request.app[PUBLISHER]
     repository = request.app[REPOSITORY]
     tenant_id = request[TENANT].id

@@ -13,10 +13,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oidc_common.registration_policy import POLICY_KEY, POLICY_SCHEMA
+from oidc_common.resource_indicators import on_tenant_origin
 from oidc_common.settings_schema import Obj, SettingsValidationError, Validator, boolean, merge
 from oidc_common.text import is_email_address
+from oidc_common.uris import UriError, parse_uri
 
-__all__ = ["SCHEMA", "SettingsValidationError", "apply_patch"]
+__all__ = ["SCHEMA", "SettingsValidationError", "apply_patch", "check_prefixes_off_origin"]
 
 
 def _string(max_len: int, min_len: int = 0) -> Validator:
@@ -74,3 +76,23 @@ SCHEMA = Obj(
 def apply_patch(current: dict[str, Any], patch: Any) -> dict[str, Any]:
     """The settings after `patch`, or SettingsValidationError naming the first bad field."""
     return merge(SCHEMA, current, patch)
+
+
+def check_prefixes_off_origin(patch: dict[str, Any], issuer: str) -> None:
+    """Refuse an RFC 8707 allowed prefix on the tenant's own origin (`issuer`'s host), where its
+    Management API and `/userinfo` live (RFC 9700 §2.3); SettingsValidationError naming the
+    entry. Everything else about the prefixes is the schema's to check."""
+    policy = patch.get(POLICY_KEY)
+    indicators = policy.get("resource_indicators") if isinstance(policy, dict) else None
+    prefixes = indicators.get("allowed_url_prefixes") if isinstance(indicators, dict) else None
+    for index, prefix in enumerate(prefixes if isinstance(prefixes, list) else ()):
+        try:
+            parsed = parse_uri(prefix) if isinstance(prefix, str) else None
+        except UriError:
+            continue
+        if parsed is not None and on_tenant_origin(parsed, issuer):
+            raise SettingsValidationError(
+                f"{POLICY_KEY}.resource_indicators.allowed_url_prefixes[{index}]",
+                f"must not be on the tenant's own origin ({issuer}): its Management API and "
+                "/userinfo are not resources a user's token may name",
+            )

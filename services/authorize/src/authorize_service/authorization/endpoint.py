@@ -26,7 +26,7 @@ from oidc_common.errors import OAuthError
 from oidc_common.registration_policy import RegistrationPolicy
 from oidc_common.service import DB
 from oidc_common.settings_cache import SettingsUnavailable
-from oidc_common.tenancy import TENANT
+from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..client_id_metadata.errors import MetadataDocumentError
 from ..client_id_metadata.resolver import metadata_document_client
@@ -72,6 +72,7 @@ async def checked_request(
         request.app[DB],
         client.tenant_id,
         policy,
+        request[ORIGIN].issuer,
         params.get("audience"),
         params.get_all("resource"),
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from oidc_common.errors import OAuthError
 from oidc_common.redirect_uris import redirect_uri_matches
+from oidc_common.resource_indicators import PREFIX_FORBIDDEN_SCOPES
 
 from ..oidc_scopes import OFFLINE_ACCESS, OIDC_SCOPES, OPENID
 from ..registered_clients import RegisteredClient
@@ -289,8 +290,9 @@ def grantable_scopes(
     allowed = set(OIDC_SCOPES)
     if api is not None:
         # An allowed-prefix resource registers no scopes: what it needs is between the client,
-        # the user (who sees them on the consent page) and the resource itself.
-        allowed |= set(requested) if api.by_prefix else set(api.scopes)
+        # the user (who sees them on the consent page) and the resource itself, never a
+        # Management API permission name.
+        allowed |= set(requested) - PREFIX_FORBIDDEN_SCOPES if api.by_prefix else set(api.scopes)
         if not api.allow_offline_access:
             allowed.discard(OFFLINE_ACCESS)
     if CODE not in words or "refresh_token" not in client.grant_types:
