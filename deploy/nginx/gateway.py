@@ -40,16 +40,19 @@ ROOT = Path(__file__).resolve().parents[2]
 # path, so its folder is put on the import path first).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_policy import (  # noqa: E402
+    ACCEPTED_CONTENT_CODINGS,
     ACCESS_LOG_FIELDS,
     CLIENT_TIMEOUTS,
     ERROR_BODIES,
     HSTS_MAX_AGE,
     MAX_BODY,
     NOT_FOUND,
+    OWN_ANSWER_HEADERS,
     REQUEST_ID_PATTERN,
     RETRY,
     ROUTES,
     SERVICES,
+    STATUS_HEADERS,
     TLS_CIPHERS,
     UPSTREAM_TIMEOUTS,
     Route,
@@ -130,6 +133,7 @@ def _upstream_blocks(target: Target) -> list[str]:
 
 def _location(target: Target, route: Route) -> list[str]:
     lines = [f"        location {route.match} {route.path} {{"]
+    lines.append("            if ($gateway_refused_coding) { return 415; }")
     lines.append(f"            proxy_pass {_proxy_pass(target, route.service)};")
     for status in sorted(ERROR_BODIES[route.errors]):
         lines.append(f"            error_page {status} = {_error_location(route.errors, status)};")
@@ -137,7 +141,19 @@ def _location(target: Target, route: Route) -> list[str]:
     return lines
 
 
-def _error_locations() -> list[str]:
+def _own_answer_headers(target: Target, status: int | None = None) -> list[str]:
+    """`add_header` lines of an answer the gateway writes itself. A location that adds a
+    header inherits none from its server, so HSTS is repeated here where the target has TLS."""
+    headers = dict(OWN_ANSWER_HEADERS)
+    if status is not None:
+        headers.update(STATUS_HEADERS.get(status, {}))
+    lines = [f'            add_header {name} "{value}" always;' for name, value in headers.items()]
+    if target.tls:
+        lines.append(_hsts_line("            "))
+    return lines
+
+
+def _error_locations(target: Target) -> list[str]:
     lines = []
     for errors, bodies in ERROR_BODIES.items():
         for status, body in sorted(bodies.items()):
@@ -145,10 +161,27 @@ def _error_locations() -> list[str]:
             lines += [
                 f"        location {_error_location(errors, status)} {{",
                 "            default_type application/json;",
+                *_own_answer_headers(target, status),
                 f"            return {status} {_quote(text)};",
                 "        }",
             ]
     return lines
+
+
+def _hsts_line(indent: str) -> str:
+    return f'{indent}add_header Strict-Transport-Security "max-age={HSTS_MAX_AGE}; includeSubDomains" always;'
+
+
+def _refused_coding_map() -> list[str]:
+    accepted = "|".join(ACCEPTED_CONTENT_CODINGS)
+    return [
+        "    # A request body in a content coding no endpoint takes (any but identity): 415.",
+        "    map $http_content_encoding $gateway_refused_coding {",
+        '        "" 0;',
+        f'        "~*^\\s*({accepted})\\s*$" 0;',
+        "        default 1;",
+        "    }",
+    ]
 
 
 def _tls_lines(tls: Tls) -> list[str]:
@@ -161,10 +194,9 @@ def _tls_lines(tls: Tls) -> list[str]:
         "        ssl_session_cache shared:TLS:10m;",
         "        ssl_session_timeout 1d;",
         "        ssl_session_tickets off;",
-        # Every answer, errors included (`always`); no location adds headers of its own, so
-        # all of them inherit it.
-        "        add_header Strict-Transport-Security "
-        f'"max-age={HSTS_MAX_AGE}; includeSubDomains" always;',
+        # Every answer, errors included (`always`); the proxied locations add no headers of
+        # their own, so they inherit it; the gateway's own answers repeat it.
+        _hsts_line("        "),
     ]
 
 
@@ -203,6 +235,7 @@ def _http_preamble(target: Target) -> list[str]:
         f'        "~{REQUEST_ID_PATTERN}" $http_x_request_id;',
         "        default $request_id;",
         "    }",
+        *_refused_coding_map(),
         f"    log_format gateway_json escape=json '{{{log_fields}}}';",
         f"    access_log /dev/stdout gateway_json{buffer};",
         "",
@@ -292,10 +325,11 @@ def render(target: Target) -> str:
             f"        error_page {status} = {_error_location('oauth', status)};"
             for status in sorted(ERROR_BODIES["oauth"])
         ),
-        *_error_locations(),
+        *_error_locations(target),
         "",
         "        location / {",
         "            default_type application/json;",
+        *_own_answer_headers(target),
         f"            return 404 {_quote(json.dumps(NOT_FOUND, separators=(',', ':')))};",
         "        }",
         "    }",

@@ -53,6 +53,10 @@ ROUTES: tuple[Route, ...] = (
 ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
     "oauth": {
         413: {"error": "invalid_request", "error_description": "Request body too large"},
+        415: {
+            "error": "invalid_request",
+            "error_description": "Content-Encoding is not supported: send the body uncompressed",
+        },
         502: {
             "error": "temporarily_unavailable",
             "error_description": "The service is unreachable, retry later",
@@ -69,6 +73,12 @@ ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
             "message": "Request body too large",
             "errorCode": "request_entity_too_large",
         },
+        415: {
+            "statusCode": 415,
+            "error": "Unsupported Media Type",
+            "message": "Content-Encoding is not supported: send the body uncompressed",
+            "errorCode": "unsupported_media_type",
+        },
         502: {
             "statusCode": 502,
             "error": "Bad Gateway",
@@ -84,6 +94,14 @@ ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
     },
 }
 NOT_FOUND = {"error": "not_found", "error_description": "No such endpoint"}
+# Headers on every answer the gateway writes itself (its error bodies and 404): never cached
+# (DESIGN.md "Error bodies"), and the 415 says which coding a body may have (RFC 9110 §12.5.3).
+OWN_ANSWER_HEADERS: Mapping[str, str] = {"Cache-Control": "no-store"}
+STATUS_HEADERS: Mapping[int, Mapping[str, str]] = {415: {"Accept-Encoding": "identity"}}
+# No endpoint takes a compressed body: a request Content-Encoding other than identity is
+# refused with 415 before it reaches a service (whose parser a body that fails to decode
+# would otherwise break, with the next request on that kept-alive connection).
+ACCEPTED_CONTENT_CODINGS = ("identity",)
 
 # Client side: slow clients are cut off instead of holding a connection.
 CLIENT_TIMEOUTS = {

@@ -73,6 +73,14 @@ async def test_partial_merge_changes_only_the_fields_given(api: SettingsApi) -> 
     assert status == 200 and after["support_email"] is None
 
 
+def _prefixes(*prefixes: str) -> dict[str, Any]:
+    return {
+        "dynamic_client_registration": {
+            "resource_indicators": {"allowed_url_prefixes": list(prefixes)}
+        }
+    }
+
+
 BAD_BODIES: list[tuple[str, Any, str]] = [
     ("array body", [], "JSON object"),
     ("string body", "flags", "JSON object"),
@@ -162,6 +170,17 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("picture_url broken IPv6", {"picture_url": "http://[x"}, "picture_url"),
     ("support_url bad port", {"support_url": "https://acme.example:99999/"}, "support_url"),
     ("friendly_name lone surrogate", {"friendly_name": "\ud800"}, "friendly_name"),
+    # Issue 21: the tenant's own origin holds its Management API; never a prefix resource.
+    (
+        "resource prefix on the tenant's own origin",
+        _prefixes("https://mcp.example.com/", "https://acme.example/"),
+        "dynamic_client_registration.resource_indicators.allowed_url_prefixes[1]: must not be on",
+    ),
+    (
+        "resource prefix on the tenant's host, another port and path",
+        _prefixes("https://ACME.example.:8443/api/"),
+        "allowed_url_prefixes[0]: must not be on the tenant's own origin",
+    ),
 ]
 
 
