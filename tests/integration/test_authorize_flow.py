@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 import pytest
 
+from authorize_service.interaction.throttle import MAX_FAILURES_PER_PAIR
 from authorize_service.resources import USERS
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
@@ -512,7 +513,7 @@ async def test_login_throttle_and_same_answer_for_unknown_email(
     assert unknown.status == wrong.status == 401
     assert unknown.page is not None and wrong.page is not None
     assert "Wrong email or password." in unknown.page and "Wrong email or password." in wrong.page
-    for _ in range(4):
+    for _ in range(MAX_FAILURES_PER_PAIR - 1):
         wrong = await browser.login(landing, EMAIL, "not-the-password")
     blocked = await browser.login(landing, EMAIL)  # right password, but throttled
     assert blocked.status == 429 and blocked.url is None
@@ -644,7 +645,8 @@ async def test_parallel_wrong_passwords_are_throttled_together(
         *(browser.login(landing, EMAIL, f"wrong-password-{n}") for n in range(12))
     )
     statuses = sorted(attempt.status for attempt in attempts)
-    assert statuses.count(401) == 5 and statuses.count(429) == 7, statuses
+    assert statuses.count(401) == MAX_FAILURES_PER_PAIR, statuses
+    assert statuses.count(429) == 12 - MAX_FAILURES_PER_PAIR, statuses
 
 
 @pytest.mark.parametrize(
@@ -738,3 +740,31 @@ async def test_a_long_state_still_comes_back_with_an_error(
         client_id=client["client_id"], redirect_uri=CALLBACK, response_type="token", state=state
     )
     assert landing.params["error"] == "unauthorized_client" and landing.params["state"] == state
+
+
+async def test_a_blocked_address_never_locks_the_owner_out(env: AuthorizeEnv) -> None:
+    """Issue 21, point 3: failures block the (account, address) pair, not the account. Before,
+    five failures from anywhere locked the account for everyone, the owner included."""
+    client = await add_client(env)
+    attacker = Browser(env.http, DOMAIN, headers={"X-Forwarded-For": "203.0.113.66"})
+    owner = Browser(env.http, DOMAIN, headers={"X-Forwarded-For": "198.51.100.5"})
+
+    async def landing(browser: Browser) -> Any:
+        _, challenge = pkce_pair()
+        return await browser.authorize(
+            client_id=client["client_id"],
+            redirect_uri=CALLBACK,
+            response_type="code",
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+
+    at_attacker = await landing(attacker)
+    for _ in range(MAX_FAILURES_PER_PAIR):
+        assert (await attacker.login(at_attacker, EMAIL, "guess")).status == 401
+    assert (await attacker.login(at_attacker, EMAIL)).status == 429  # even the right one
+    signed_in = await owner.login(await landing(owner), EMAIL)
+    assert signed_in.status == 200 and signed_in.page is not None
+    assert "Authorize application" in signed_in.page  # past the login, at consent
+    allowed = await owner.submit(signed_in, action="allow")
+    assert allowed.url is not None and "code" in allowed.params, allowed

@@ -138,12 +138,19 @@ class Browser:
         "http://127.0.0.1",
         "http://[::1]",
     )
+    # Sent with every request: e.g. X-Forwarded-For, to stand at another client address (the
+    # test services trust the loopback proxy).
+    headers: dict[str, str] = field(default_factory=dict)
 
     async def go(self, method: str, path: str, **kwargs: Any) -> Landing:
         """Follow redirects inside the provider; stop at the client or at a page."""
         for _ in range(10):
             response = await self.http.request(
-                method, path, headers={"Host": self.host}, allow_redirects=False, **kwargs
+                method,
+                path,
+                headers={"Host": self.host, **self.headers},
+                allow_redirects=False,
+                **kwargs,
             )
             body = await response.text()
             if response.status in (302, 303):

@@ -2,12 +2,15 @@
 
 Each POST is checked in this order: the interaction is live and of this tenant, it is bound
 to this browser (cookie), the form's CSRF token is the interaction's (constant-time), and
-the client is still live. Failed logins are throttled per account and per IP, and an unknown
+the client is still live. Failed logins are throttled per (account, address) and per address,
+slowed past an account-wide ceiling (`throttle`), and an unknown
 email gets the same answer as a wrong password.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -41,6 +44,8 @@ from .cookies import our_cookie
 from .pages import STATIC_PREFIX, error_page, render
 from .sessions import LoginSession
 from .store import Interaction, binding_cookie
+
+log = logging.getLogger(__name__)
 
 EXPIRED = PageError(
     "Sign-in expired",
@@ -133,8 +138,9 @@ async def submit_login(request: web.Request) -> web.Response:
     email, password = form.get("email", "")[:MAX_FIELD], form.get("password", "")[:MAX_FIELD]
     tenant_id, client_ip = request[TENANT].id, request[ORIGIN].client_ip
     throttle = request.app[LOGIN_THROTTLE]
-    wait = await throttle.attempt(tenant_id, email, client_ip)
-    if wait:
+    verdict = await throttle.attempt(tenant_id, email, client_ip)
+    if verdict.blocked:
+        wait = verdict.retry_after
         minutes = (wait + 59) // 60
         page = await _login_page(
             request,
@@ -146,6 +152,9 @@ async def submit_login(request: web.Request) -> web.Response:
         )
         page.headers["Retry-After"] = str(wait)
         return page
+    if verdict.delay:  # the account is under a distributed attack: slowed, not locked
+        log.warning("login attempts slowed for an account over its failure ceiling")
+        await asyncio.sleep(verdict.delay)
     user = None
     if email and password:
         user = await authenticate_user(
