@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from authorize_service.interaction.throttle import MAX_FAILURES_PER_PAIR
-from authorize_service.resources import USERS
+from authorize_service.resources import TENANT_SETTINGS, USERS
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env
@@ -768,3 +768,44 @@ async def test_a_blocked_address_never_locks_the_owner_out(env: AuthorizeEnv) ->
     assert "Authorize application" in signed_in.page  # past the login, at consent
     allowed = await owner.submit(signed_in, action="allow")
     assert allowed.url is not None and "code" in allowed.params, allowed
+
+
+async def _set_tenant_name(env: AuthorizeEnv, name: str) -> None:
+    tenant_id = env.tenant.tenant_id
+    await env.db[Collections.TENANT_SETTINGS].update_one(
+        {"_id": tenant_id}, {"$set": {"settings.friendly_name": name}, "$inc": {"version": 1}}
+    )
+    cache = env.app[TENANT_SETTINGS]
+    await cache._redis.delete(cache.key(tenant_id))
+
+
+@pytest.mark.parametrize(
+    ("client_name", "marked"),
+    [
+        ("\u0410\u0441me Bank", True),  # Cyrillic А and с
+        ("ACME  BANK", True),
+        ("Acrne Bank", True),  # rn reads as m
+        ("Acme Bank Notes", False),
+        ("Notes for Acme Bank users", False),
+    ],
+)
+async def test_a_third_party_name_that_imitates_the_tenants_is_called_out(
+    env: AuthorizeEnv, browser: Browser, client_name: str, marked: bool
+) -> None:
+    """Issue 21, point 4: a name confusable with the tenant's (UTS #39 skeleton) is marked on
+    the login and consent pages."""
+    await _set_tenant_name(env, "Acme Bank")
+    client = await add_client(env, client_name=client_name)
+    _, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    warning = "name looks like <strong>Acme Bank</strong>, but it was not published by Acme Bank"
+    assert landing.page is not None and (warning in landing.page) is marked
+    consent = await browser.login(landing, EMAIL)
+    assert consent.page is not None and "Authorize application" in consent.page
+    assert (warning in consent.page) is marked

@@ -1,21 +1,59 @@
-"""Text a person will read: which characters are unsafe to show, what an email address is.
+"""Text a person will read: which characters are unsafe to show, which names look alike,
+what an email address is.
 
 Client metadata (`client_name`, `contacts`, ...) and tenant settings (`support_email`) follow
 these rules, so a value means the same on every screen that shows it.
+
+The text rule (`UNSAFE_TEXT`) refuses what a reader cannot see or that changes how the rest
+reads: controls (Cc), line and paragraph separators (Zl, Zp), every format character (Cf:
+bidi controls, U+200B zero-width space, U+2060 word joiner, U+FEFF, U+061C, U+00AD soft
+hyphen, U+180E), every default-ignorable code point (Unicode's
+Default_Ignorable_Code_Point: variation selectors, Hangul fillers, tag characters) and lone
+surrogates. The sets come from ICU's Unicode data, not a list kept here.
+
+Names that look alike (`looks_like`) are compared by their UTS #39 skeletons (ICU's spoof
+checker), after NFKC, case folding and collapsing white space: `\u0410cme` (a Cyrillic A), `ACME`
+and `Acrne` all look like `Acme`.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Final
 
-__all__ = ["UNSAFE_TEXT", "is_email_address"]
+import icu
 
-# C0/C1 controls, line/paragraph separators, bidi embeddings/overrides/isolates (text spoofing
-# on a consent screen) and lone surrogates (not encodable as UTF-8).
-UNSAFE_TEXT: Final = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+__all__ = ["UNSAFE_TEXT", "is_email_address", "looks_like"]
+
+_UNSAFE_PROPERTIES: Final = "[[:Cc:][:Zl:][:Zp:][:Cf:][:Default_Ignorable_Code_Point:]]"
+
+
+def _character_class(pattern: str) -> str:
+    """The members of an ICU UnicodeSet `pattern` as the body of a regex character class."""
+    ranges = []
+    for start, end in icu.UnicodeSet(pattern).ranges():  # (first, last) characters
+        first, last = re.escape(start), re.escape(end)
+        ranges.append(first if first == last else f"{first}-{last}")
+    return "".join(ranges)
+
+
+# The text rule (module docstring); lone surrogates too, which are not encodable as UTF-8.
+UNSAFE_TEXT: Final = re.compile(f"[{_character_class(_UNSAFE_PROPERTIES)}\ud800-\udfff]")
+
+_SPOOF_CHECKER: Final = icu.SpoofChecker()
+
+
+def _skeleton(name: str) -> str:
+    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    return str(_SPOOF_CHECKER.getSkeleton(0, folded))
+
+
+def looks_like(name: str, other: str) -> bool:
+    """Whether `name` is `other` or confusable with it for a reader (UTS #39 §4 skeletons,
+    case and white space ignored)."""
+    return _skeleton(name) == _skeleton(other)
+
 
 MAX_EMAIL_LENGTH: Final = 254  # RFC 5321 §4.5.3.1.3: a forward-path of 256 octets, less "<>"
 MAX_LOCAL_PART_LENGTH: Final = 64  # RFC 5321 §4.5.3.1.1

@@ -41,7 +41,8 @@ def dedupe(items: list[str]) -> list[str]:
 
 
 def text(value: object, where: str, field: str, max_len: int) -> str:
-    """A non-blank string of at most `max_len` characters without control characters."""
+    """A non-blank string of at most `max_len` characters that passes the text rule
+    (`oidc_common.text.UNSAFE_TEXT`: no control, format or invisible characters)."""
     if not isinstance(value, str):
         fail(where, "must be a string", field)
     if not value.strip():
@@ -49,7 +50,7 @@ def text(value: object, where: str, field: str, max_len: int) -> str:
     if len(value) > max_len:
         fail(where, f"must be at most {max_len} characters", field)
     if UNSAFE_TEXT.search(value):
-        fail(where, "must not contain control characters", field)
+        fail(where, "must not contain control, format or invisible characters", field)
     return value
 
 

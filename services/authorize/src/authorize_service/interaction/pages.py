@@ -18,6 +18,7 @@ from aiohttp import web
 
 from oidc_common.settings_cache import SettingsUnavailable
 from oidc_common.tenancy import TENANT
+from oidc_common.text import looks_like
 
 from ..resources import TENANT_SETTINGS
 
@@ -28,6 +29,9 @@ _ENVIRONMENT = jinja2.Environment(
     autoescape=True,  # every value is HTML-escaped unless a template says otherwise
     undefined=jinja2.StrictUndefined,
 )
+# `{% if client_name is looks_like(tenant.name) %}`: a third-party name that imitates the
+# tenant's own (UTS #39 skeletons; oidc_common.text) is called out on the page.
+_ENVIRONMENT.tests["looks_like"] = looks_like
 STATIC_PREFIX = "/u/assets/"
 
 
