@@ -782,7 +782,7 @@ async def _set_tenant_name(env: AuthorizeEnv, name: str) -> None:
 @pytest.mark.parametrize(
     ("client_name", "marked"),
     [
-        ("\u0410\u0441me Bank", True),  # Cyrillic А and с
+        ("\u0410\u0441me Bank", True),  # a Cyrillic A and es
         ("ACME  BANK", True),
         ("Acrne Bank", True),  # rn reads as m
         ("Acme Bank Notes", False),
