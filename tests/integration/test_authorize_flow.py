@@ -8,12 +8,14 @@ import base64
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 import pytest
 
 from authorize_service.interaction.throttle import MAX_FAILURES_PER_PAIR
-from authorize_service.resources import TENANT_SETTINGS, USERS
+from authorize_service.refresh_tokens import REFRESH_TOKEN_TTL
+from authorize_service.resources import REVOKED_GRANTS, TENANT_SETTINGS, USERS
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env
@@ -284,6 +286,11 @@ async def test_code_replay_is_refused_and_revokes_the_first_tokens(
         env, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}, auth
     )
     assert status == 400 and refresh["error"] == "invalid_grant"
+    # The revocation marker outlives the longest token it guards (the family's refresh tokens).
+    revoked = env.app[REVOKED_GRANTS]
+    grant_id = jwt.decode(body["access_token"], options={"verify_signature": False})["jti"]
+    ttl = await revoked._redis.ttl(revoked.key(grant_id.split(".", 1)[0]))
+    assert ttl >= REFRESH_TOKEN_TTL.total_seconds() - 60, ttl
 
 
 @pytest.mark.parametrize(
@@ -740,6 +747,26 @@ async def test_a_long_state_still_comes_back_with_an_error(
         client_id=client["client_id"], redirect_uri=CALLBACK, response_type="token", state=state
     )
     assert landing.params["error"] == "unauthorized_client" and landing.params["state"] == state
+
+
+@pytest.mark.parametrize("raw_state", ["%FF%FE", "caf%C3%A9", "tab%09", "nul%00"])
+async def test_a_state_that_is_not_vschar_is_refused_on_a_page(
+    env: AuthorizeEnv, browser: Browser, raw_state: str
+) -> None:
+    """Issue 21, point 5: state is 1*VSCHAR (RFC 6749 A.5); invalid UTF-8 once came back
+    altered (U+FFFD) in the error redirect."""
+    client = await add_client(env)
+    _, challenge = pkce_pair()
+    base = (
+        f"/authorize?client_id={client['client_id']}&redirect_uri={CALLBACK}"
+        f"&response_type=code&code_challenge={challenge}&code_challenge_method=S256"
+    )
+    refused = await browser.go("GET", f"{base}&state={raw_state}")
+    assert refused.url is None and refused.status == 400, refused
+    assert refused.page is not None and "state parameter must be printable ASCII" in refused.page
+    printable = "a b~!*'();:@&=+$,/?#[]\\"
+    landing = await browser.go("GET", f"{base}&state={quote(printable, safe='')}&prompt=none")
+    assert landing.params["error"] == "login_required" and landing.params["state"] == printable
 
 
 async def test_a_blocked_address_never_locks_the_owner_out(env: AuthorizeEnv) -> None:

@@ -29,10 +29,11 @@ def _invalid_grant(description: str) -> OAuthError:
 
 
 async def revoke_grant(request: web.Request, grant_id: str) -> None:
-    """Revoke everything issued under `grant_id`: its refresh-token family, its access tokens
-    (at `/userinfo`)."""
-    await request.app[REFRESH_TOKENS].revoke_family(grant_id)
+    """Revoke everything issued under `grant_id`: its access tokens (at `/userinfo`) and its
+    refresh-token family. The marker comes first: a successor issued while the family is being
+    revoked finds it and revokes itself (`user_tokens`), so none outlives the revocation."""
     await request.app[REVOKED_GRANTS].revoke(grant_id)
+    await request.app[REFRESH_TOKENS].revoke_family(grant_id)
 
 
 async def authorization_code(

@@ -19,7 +19,7 @@ from .interaction.sessions import Sessions
 from .interaction.store import Interactions
 from .interaction.throttle import LoginThrottle
 from .keystore import KeyStore
-from .refresh_tokens import RefreshTokens
+from .refresh_tokens import REFRESH_TOKEN_TTL, RefreshTokens
 from .resource_servers.repository import MAX_TOKEN_LIFETIME
 from .revocation import RevokedGrants
 from .users.passwords import Passwords
@@ -53,8 +53,11 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     app[LOGIN_THROTTLE] = LoginThrottle(redis, prefix)
     app[CODES] = AuthorizationCodes(redis, prefix)
     app[REFRESH_TOKENS] = RefreshTokens(app[DB], redis, prefix)
-    # As long as any access token can live: the service's TTL or an API's longest lifetime.
-    revocation_ttl = max(settings.access_token_ttl, MAX_TOKEN_LIFETIME)
+    # As long as the longest token a revoked grant's marker guards can live: an access token
+    # (the service's TTL or an API's longest lifetime) or a refresh token of its family.
+    revocation_ttl = max(
+        settings.access_token_ttl, MAX_TOKEN_LIFETIME, int(REFRESH_TOKEN_TTL.total_seconds())
+    )
     app[REVOKED_GRANTS] = RevokedGrants(redis, prefix, revocation_ttl)
     app[PASSWORDS] = Passwords.from_settings(settings)
     app[USERS] = Users(app[DB])

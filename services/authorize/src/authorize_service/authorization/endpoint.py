@@ -103,6 +103,7 @@ async def authorize(request: web.Request) -> web.Response:
         redirect_uri = checks.check_redirect_uri(
             client, checks.check_single(params, "redirect_uri")
         )
+        checks.check_state(params)
     except UnreadableRequest as exc:
         return await error_page(request, "Invalid request", str(exc))
     except MetadataDocumentError as exc:

@@ -33,6 +33,8 @@ PROMPTS = frozenset({"none", "login", "consent"})
 _MAX_AGE = re.compile(r"^[0-9]{1,9}$")
 # Parameters whose values are echoed in error descriptions are shown only when plain.
 _PLAIN = re.compile(r"^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$")
+# RFC 6749 Appendix A.5: state = 1*VSCHAR (printable ASCII and space).
+_VSCHARS = re.compile(r"[\x20-\x7e]*")  # empty: sent as "state=", echoed as sent
 
 
 class PageError(Exception):
@@ -146,6 +148,19 @@ def check_redirect_uri(client: RegisteredClient, redirect_uri: str) -> str:
             "exactly: scheme, host, port, path and query), so you cannot be sent back to it.",
         )
     return redirect_uri
+
+
+def check_state(params: Parameters) -> None:
+    """`state` must be 1*VSCHAR (RFC 6749 Appendix A.5): anything else could not come back to
+    the client byte for byte (invalid UTF-8 would return as U+FFFD), so the request is refused
+    on a page, never answered at the redirect URI with an altered `state`."""
+    state = params.get("state")
+    if state is not None and not _VSCHARS.fullmatch(state):
+        raise PageError(
+            "Invalid request",
+            "The state parameter must be printable ASCII (RFC 6749 Appendix A.5), so that it "
+            "can be returned to the application unchanged.",
+        )
 
 
 def default_response_mode(words: frozenset[str]) -> str:
