@@ -102,6 +102,7 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("friendly_name number", {"friendly_name": 7}, "friendly_name"),
     ("friendly_name too long", {"friendly_name": "x" * 256}, "friendly_name"),
     ("friendly_name control char", {"friendly_name": "a\u0000b"}, "friendly_name"),
+    ("friendly_name zero-width space", {"friendly_name": "Ac\u200bme"}, "friendly_name"),
     ("picture_url not a url", {"picture_url": "not a url"}, "picture_url"),
     ("picture_url javascript", {"picture_url": "javascript:alert(1)"}, "picture_url"),
     ("support_email invalid", {"support_email": "nobody"}, "support_email"),

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from oidc_common.registration_policy import POLICY_KEY, POLICY_SCHEMA
 from oidc_common.resource_indicators import on_tenant_origin
 from oidc_common.settings_schema import Obj, SettingsValidationError, Validator, boolean, merge
-from oidc_common.text import is_email_address
+from oidc_common.text import UNSAFE_TEXT, is_email_address
 from oidc_common.uris import UriError, parse_uri
 
 __all__ = ["SCHEMA", "SettingsValidationError", "apply_patch", "check_prefixes_off_origin"]
@@ -27,8 +27,10 @@ def _string(max_len: int, min_len: int = 0) -> Validator:
             raise SettingsValidationError(path, "expected a string")
         if not min_len <= len(value) <= max_len:
             raise SettingsValidationError(path, f"length must be {min_len}..{max_len}")
-        if any(ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-            raise SettingsValidationError(path, "control characters are not allowed")
+        if UNSAFE_TEXT.search(value):  # the one text rule (oidc_common.text)
+            raise SettingsValidationError(
+                path, "control, format or invisible characters are not allowed"
+            )
         return value
 
     return check
