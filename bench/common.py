@@ -24,8 +24,8 @@ from types import ModuleType
 
 import aiohttp
 
-from authorize_service.access_tokens import mint_access_token
 from authorize_service.keystore import KeyStore
+from authorize_service.tokens.access_tokens import mint_access_token
 from oidc_common.config import Settings
 from oidc_common.mongo import open_client
 from tenant_settings_service.bootstrap import create_tenant

@@ -24,7 +24,7 @@ import common
 from redis.asyncio import Redis
 
 from authorize_service.authorization.pkce import s256
-from authorize_service.authorization_codes import AuthorizationCodes, CodeGrant
+from authorize_service.tokens.authorization_codes import AuthorizationCodes, CodeGrant
 from authorize_service.users.passwords import Passwords
 from authorize_service.users.repository import Users
 from oidc_common.config import Settings

@@ -14,8 +14,8 @@ import jwt
 import pytest
 
 from authorize_service.interaction.throttle import MAX_FAILURES_PER_PAIR
-from authorize_service.refresh_tokens import REFRESH_TOKEN_TTL
 from authorize_service.resources import REVOKED_GRANTS, TENANT_SETTINGS, USERS
+from authorize_service.tokens.refresh_tokens import REFRESH_TOKEN_TTL
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env

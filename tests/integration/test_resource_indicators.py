@@ -10,8 +10,8 @@ from typing import Any
 import jwt
 import pytest
 
-from authorize_service.authorization_codes import CodeGrant
 from authorize_service.resources import CODES, TENANT_SETTINGS, USERS
+from authorize_service.tokens.authorization_codes import CodeGrant
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env

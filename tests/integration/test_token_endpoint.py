@@ -15,7 +15,7 @@ import jwt
 import pytest
 from aiohttp import ClientResponse, web
 
-from authorize_service import token_endpoint
+from authorize_service.tokens import endpoint as token_endpoint
 from oidc_common.credentials import hash_secret
 from oidc_common.management_api import MANAGEMENT_API, MANAGEMENT_SCOPES
 from oidc_common.mongo import Collections

@@ -17,7 +17,7 @@ from .interaction.handlers import interaction_routes
 from .jwks import jwks_routes
 from .resource_servers.management_api import resource_server_routes
 from .resources import authorize_resources
-from .token_endpoint import token_routes
+from .tokens.endpoint import token_routes
 from .userinfo import userinfo_routes
 from .users.management_api import users_routes
 

@@ -13,15 +13,15 @@ from aiohttp import web
 from oidc_common.service import DB, REDIS, SETTINGS
 from oidc_common.settings_cache import SettingsCache
 
-from .authorization_codes import AuthorizationCodes
 from .client_id_metadata.registry import ClientIdMetadata
 from .interaction.sessions import Sessions
 from .interaction.store import Interactions
 from .interaction.throttle import LoginThrottle
 from .keystore import KeyStore
-from .refresh_tokens import REFRESH_TOKEN_TTL, RefreshTokens
 from .resource_servers.repository import MAX_TOKEN_LIFETIME
-from .revocation import RevokedGrants
+from .tokens.authorization_codes import AuthorizationCodes
+from .tokens.refresh_tokens import REFRESH_TOKEN_TTL, RefreshTokens
+from .tokens.revoked_grants import RevokedGrants
 from .users.passwords import Passwords
 from .users.repository import Users
 

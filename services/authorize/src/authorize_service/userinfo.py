@@ -16,7 +16,7 @@ from oidc_common.tenancy import ORIGIN, TENANT
 
 from .oidc_scopes import OPENID, user_claims
 from .resources import REVOKED_GRANTS, USERS
-from .user_tokens import userinfo_audience
+from .tokens.issuance import userinfo_audience
 
 
 def _invalid_token(description: str) -> OAuthError:

@@ -16,12 +16,12 @@ from oidc_common.errors import NO_STORE, OAuthError
 from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
-from ..authorization_codes import CodeGrant
 from ..consents import ConsentKey, consented
 from ..interaction.store import INTERACTION_TTL, Interaction, binding_cookie
 from ..registered_clients import RegisteredClient, record_client_use
 from ..resources import CODES, INTERACTIONS, SESSIONS, USERS
-from ..user_tokens import UserGrant, issue_tokens, new_grant_id
+from ..tokens.authorization_codes import CodeGrant
+from ..tokens.issuance import UserGrant, issue_tokens, new_grant_id
 from ..users.repository import User
 from .request import AuthorizationRequest, PageError
 from .response_modes import authorization_response

@@ -11,7 +11,7 @@ from oidc_common.uris import UriError, parse_uri
 from .errors import MetadataDocumentError
 
 # The token endpoint reads a client_id of at most 256 characters (RFC 6749 Appendix A.1 as
-# client_auth.py applies it); a longer URL could start a sign-in that can never finish.
+# tokens/client_auth.py applies it); a longer URL could start a sign-in that can never finish.
 MAX_URL_LENGTH: Final = 256
 _DEFAULT_HTTPS_PORT: Final = 443
 

@@ -13,15 +13,15 @@ from aiohttp import web
 from oidc_common.errors import OAuthError
 from oidc_common.tenancy import TENANT
 
-from .authorization_code_grant import revoke_grant
-from .client_auth import AuthenticatedClient
-from .oidc_scopes import OPENID
-from .refresh_tokens import RefreshGrant
-from .resources import REFRESH_TOKENS, REVOKED_GRANTS, USERS
-from .scopes import narrow_scope
-from .targets import check_same_target
-from .token_request import TokenRequest
-from .user_tokens import UserGrant, issue_tokens
+from ...oidc_scopes import OPENID
+from ...resources import REFRESH_TOKENS, REVOKED_GRANTS, USERS
+from ...scopes import narrow_scope
+from ...targets import check_same_target
+from ..client_auth import AuthenticatedClient
+from ..issuance import UserGrant, issue_tokens
+from ..refresh_tokens import RefreshGrant
+from ..request import TokenRequest
+from .authorization_code import revoke_grant
 
 GRANT_TYPE = "refresh_token"
 

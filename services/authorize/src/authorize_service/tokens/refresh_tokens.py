@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from oidc_common.mongo import Collections, Document, insert_idempotent, retry_once
 
-from .redis_store import RedisStore
+from ..redis_store import RedisStore
 
 REFRESH_TOKEN_TTL = dt.timedelta(days=30)
 _MAX_TOKEN = 128

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from .redis_store import RedisStore
+from ..redis_store import RedisStore
 
 
 class RevokedGrants(RedisStore):

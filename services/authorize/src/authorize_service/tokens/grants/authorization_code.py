@@ -14,12 +14,12 @@ from aiohttp import web
 from oidc_common.errors import OAuthError
 from oidc_common.tenancy import TENANT
 
-from .authorization import pkce
-from .client_auth import AuthenticatedClient
-from .resources import CODES, REFRESH_TOKENS, REVOKED_GRANTS, USERS
-from .targets import check_same_target
-from .token_request import TokenRequest
-from .user_tokens import UserGrant, issue_tokens, new_grant_id
+from ...authorization import pkce
+from ...resources import CODES, REFRESH_TOKENS, REVOKED_GRANTS, USERS
+from ...targets import check_same_target
+from ..client_auth import AuthenticatedClient
+from ..issuance import UserGrant, issue_tokens, new_grant_id
+from ..request import TokenRequest
 
 GRANT_TYPE = "authorization_code"
 
@@ -31,7 +31,7 @@ def _invalid_grant(description: str) -> OAuthError:
 async def revoke_grant(request: web.Request, grant_id: str) -> None:
     """Revoke everything issued under `grant_id`: its access tokens (at `/userinfo`) and its
     refresh-token family. The marker comes first: a successor issued while the family is being
-    revoked finds it and revokes itself (`user_tokens`), so none outlives the revocation."""
+    revoked finds it and revokes itself (`tokens.issuance`), so none outlives the revocation."""
     await request.app[REVOKED_GRANTS].revoke(grant_id)
     await request.app[REFRESH_TOKENS].revoke_family(grant_id)
 

@@ -19,16 +19,16 @@ from oidc_common.service import DB, SETTINGS
 from oidc_common.signing_keys import SigningKey
 from oidc_common.tenancy import ORIGIN
 
+from ..oidc_scopes import OFFLINE_ACCESS, OPENID, user_claims
+from ..registered_clients import extend_refresh_token_life
+from ..resource_servers import find_resource_server
+from ..resources import KEYSTORE, REFRESH_TOKENS, REVOKED_GRANTS
+from ..targets import check_unregistered_target
+from ..users.repository import User
 from .access_tokens import mint_access_token
 from .authorization_codes import CodeGrant
 from .id_tokens import mint_id_token
-from .oidc_scopes import OFFLINE_ACCESS, OPENID, user_claims
 from .refresh_tokens import RefreshGrant
-from .registered_clients import extend_refresh_token_life
-from .resource_servers import find_resource_server
-from .resources import KEYSTORE, REFRESH_TOKENS, REVOKED_GRANTS
-from .targets import check_unregistered_target
-from .users.repository import User
 
 USERINFO_PATH = "userinfo"
 

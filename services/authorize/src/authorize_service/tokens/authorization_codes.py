@@ -15,7 +15,7 @@ import json
 import secrets
 from dataclasses import asdict, dataclass
 
-from .redis_store import RedisStore
+from ..redis_store import RedisStore
 
 CODE_TTL = 60
 # Long enough to catch a replay of a code whose tokens are still alive.

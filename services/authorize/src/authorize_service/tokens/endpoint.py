@@ -1,10 +1,10 @@
 """`POST /oauth/token` (RFC 6749 §3.2), as the sequence of its checks.
 
-1. read the body: form (or JSON), each parameter once            token_request.py
+1. read the body: form (or JSON), each parameter once            request.py
 2. grant_type present and supported                              RFC 6749 §5.2
 3. authenticate the client within the tenant                     client_auth.py
 4. the client may use this grant                                 RFC 6749 §5.2
-5. the grant itself (its tokens not yet handed out)              *_grant.py
+5. the grant itself (its tokens not yet handed out)              grants/*.py
 6. record the client's use, only while it is live                client_auth.py
 7. answer without caching                                        RFC 6749 §5.1
 
@@ -21,16 +21,16 @@ from aiohttp import web
 
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 
-from . import authorization_code_grant, client_credentials_grant, refresh_token_grant
 from .client_auth import AuthenticatedClient, authenticate, mark_used
-from .token_request import TokenRequest, read_token_request
+from .grants import authorization_code, client_credentials, refresh_token
+from .request import TokenRequest, read_token_request
 
 Grant = Callable[[web.Request, AuthenticatedClient, TokenRequest], Awaitable[dict[str, Any]]]
 
 GRANTS: Mapping[str, Grant] = {
-    client_credentials_grant.GRANT_TYPE: client_credentials_grant.client_credentials,
-    authorization_code_grant.GRANT_TYPE: authorization_code_grant.authorization_code,
-    refresh_token_grant.GRANT_TYPE: refresh_token_grant.refresh_token,
+    client_credentials.GRANT_TYPE: client_credentials.client_credentials,
+    authorization_code.GRANT_TYPE: authorization_code.authorization_code,
+    refresh_token.GRANT_TYPE: refresh_token.refresh_token,
 }
 
 

@@ -11,12 +11,12 @@ from oidc_common.resource_indicators import parse_resource
 from oidc_common.service import DB, SETTINGS
 from oidc_common.tenancy import ORIGIN, TENANT
 
-from .access_tokens import mint_access_token
-from .client_auth import AuthenticatedClient
-from .client_grants import granted_scopes
-from .resources import KEYSTORE
-from .scopes import narrow_scope
-from .token_request import TokenRequest
+from ...resources import KEYSTORE
+from ...scopes import narrow_scope
+from ..access_tokens import mint_access_token
+from ..client_auth import AuthenticatedClient
+from ..client_grants import granted_scopes
+from ..request import TokenRequest
 
 GRANT_TYPE = "client_credentials"
 

@@ -27,10 +27,10 @@ from oidc_common.mongo import Collections, Document
 from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
-from .client_id_metadata.errors import MetadataDocumentError
-from .client_id_metadata.resolver import metadata_document_client
-from .registered_clients import record_client_use
-from .token_request import TokenRequest
+from ..client_id_metadata.errors import MetadataDocumentError
+from ..client_id_metadata.resolver import metadata_document_client
+from ..registered_clients import record_client_use
+from .request import TokenRequest
 
 # token_endpoint_auth_method values (RFC 7591 §2).
 BASIC_METHOD = "client_secret_basic"
