@@ -44,6 +44,8 @@ ROUTES: tuple[Route, ...] = (
     Route("=", "/authorize", "authorize", "oauth"),
     Route("^~", "/u/", "authorize", "oauth"),
     Route("=", "/oauth/token", "authorize", "oauth"),
+    Route("=", "/oauth/revoke", "authorize", "oauth"),
+    Route("=", "/oauth/introspect", "authorize", "oauth"),
     Route("=", "/userinfo", "authorize", "oauth"),
     Route("^~", "/.well-known/", "authorize", "oauth"),
 )

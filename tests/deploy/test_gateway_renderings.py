@@ -29,6 +29,8 @@ PUBLIC_ROUTES = {
     ("=", "/authorize"): "authorize",
     ("^~", "/u/"): "authorize",
     ("=", "/oauth/token"): "authorize",
+    ("=", "/oauth/revoke"): "authorize",
+    ("=", "/oauth/introspect"): "authorize",
     ("=", "/userinfo"): "authorize",
     ("^~", "/.well-known/"): "authorize",
 }

@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from authorize_service.interaction.throttle import MAX_FAILURES_PER_PAIR
-from authorize_service.resources import REVOKED_GRANTS, TENANT_SETTINGS, USERS
+from authorize_service.resources import REVOCATIONS, TENANT_SETTINGS, USERS
 from authorize_service.tokens.refresh_tokens import REFRESH_TOKEN_TTL
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
@@ -287,7 +287,7 @@ async def test_code_replay_is_refused_and_revokes_the_first_tokens(
     )
     assert status == 400 and refresh["error"] == "invalid_grant"
     # The revocation marker outlives the longest token it guards (the family's refresh tokens).
-    revoked = env.app[REVOKED_GRANTS]
+    revoked = env.app[REVOCATIONS]
     grant_id = jwt.decode(body["access_token"], options={"verify_signature": False})["jti"]
     ttl = await revoked._redis.ttl(revoked.key(grant_id.split(".", 1)[0]))
     assert ttl >= REFRESH_TOKEN_TTL.total_seconds() - 60, ttl

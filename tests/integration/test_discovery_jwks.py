@@ -137,6 +137,9 @@ async def test_metadata_is_complete_and_built_on_the_host(settings_for: Settings
         "token_endpoint": "http://localhost:8080/oauth/token",
         "userinfo_endpoint": "http://localhost:8080/userinfo",
         "jwks_uri": "http://localhost:8080/.well-known/jwks.json",
+        # Issue 22: revocation (RFC 7009) and introspection (RFC 7662).
+        "revocation_endpoint": "http://localhost:8080/oauth/revoke",
+        "introspection_endpoint": "http://localhost:8080/oauth/introspect",
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         # Sign-in (issue 9): what /authorize answers to, said truthfully.
         "prompt_values_supported": ["consent", "login", "none"],
@@ -155,6 +158,15 @@ async def test_metadata_is_complete_and_built_on_the_host(settings_for: Settings
             "client_secret_basic",
             "client_secret_post",
             "none",
+        ],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
         ],
         "claims_supported": metadata["claims_supported"],
         "code_challenge_methods_supported": ["S256"],

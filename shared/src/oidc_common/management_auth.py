@@ -33,6 +33,8 @@ LEEWAY_SECONDS = 30
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 # Auth0's grant-type claim of a machine-to-machine token; the only kind this API accepts.
 CLIENT_CREDENTIALS_GTY = "client-credentials"
+# The description of the refusal of a JWT that is not typed as an access token (an ID token).
+NOT_AN_ACCESS_TOKEN = "Not an access token"
 
 Claims = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -146,8 +148,12 @@ def bearer_token(request: web.Request) -> str:
 
 
 async def verify_access_token(
-    token: str, keys: TenantPublicKeys, tenant_id: str, issuer: str, audience: str
+    token: str, keys: TenantPublicKeys, tenant_id: str, issuer: str, audience: str | None
 ) -> Claims:
+    """The claims of one of this tenant's access tokens (RFC 9068), verified: RS256 under one
+    of the tenant's published keys, `typ` at+jwt, `iss`, `exp`/`iat`/`nbf` and, unless
+    `audience` is None (introspection and revocation, which judge the audience themselves),
+    `aud`. Raises ManagementApiError 401 `invalid_token`."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
@@ -156,7 +162,7 @@ async def verify_access_token(
         raise _invalid_token("Unsupported token algorithm")
     # RFC 9068 §4: an access token says so, which keeps an ID token from being replayed here.
     if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
-        raise _invalid_token("Not an access token")
+        raise _invalid_token(NOT_AN_ACCESS_TOKEN)
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise _invalid_token("Token has no key id")
@@ -171,7 +177,10 @@ async def verify_access_token(
             audience=audience,
             issuer=issuer,
             leeway=LEEWAY_SECONDS,
-            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            options={
+                "require": ["exp", "iat", "iss", "aud", "sub"],
+                "verify_aud": audience is not None,
+            },
         )
     except jwt.ExpiredSignatureError as exc:
         raise _invalid_token("Token expired") from exc

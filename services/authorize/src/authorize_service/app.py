@@ -18,6 +18,8 @@ from .jwks import jwks_routes
 from .resource_servers.management_api import resource_server_routes
 from .resources import authorize_resources
 from .tokens.endpoint import token_routes
+from .tokens.introspection import introspection_routes
+from .tokens.revocation import revocation_routes
 from .userinfo import userinfo_routes
 from .users.management_api import users_routes
 
@@ -32,7 +34,7 @@ OWNED_COLLECTIONS = (
 
 
 # Called from browsers of other origins with tokens or client credentials, never cookies.
-CORS_PATHS = ("/oauth/token", "/userinfo")
+CORS_PATHS = ("/oauth/token", "/oauth/revoke", "/userinfo")
 
 
 def _cross_origin(path: str) -> bool:
@@ -50,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     # After the shared resources: the key store and settings cache use MongoDB and Redis.
     app.cleanup_ctx.append(authorize_resources)
     app.add_routes([*discovery_routes(), *jwks_routes(), *token_routes(), *userinfo_routes()])
+    app.add_routes([*revocation_routes(), *introspection_routes()])
     app.add_routes([*authorization_routes(), *interaction_routes(), *demo_callback_routes()])
     # The Management API routes below (users, APIs) verify bearer tokens with these keys.
     setup_management_auth(app, lambda: app[DB])

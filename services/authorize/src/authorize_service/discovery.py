@@ -57,6 +57,10 @@ def provider_metadata(
         "token_endpoint": f"{issuer}oauth/token",
         "userinfo_endpoint": f"{issuer}userinfo",
         "jwks_uri": f"{issuer}.well-known/jwks.json",
+        # RFC 7009 and RFC 7662, as RFC 8414 §2 names them; authenticated as at the token
+        # endpoint.
+        "revocation_endpoint": f"{issuer}oauth/revoke",
+        "introspection_endpoint": f"{issuer}oauth/introspect",
     }
     if registration_enabled:
         metadata["registration_endpoint"] = f"{issuer}oidc/register"
@@ -76,6 +80,10 @@ def provider_metadata(
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [SIGNING_ALG],
             "token_endpoint_auth_methods_supported": sorted(TOKEN_ENDPOINT_AUTH_METHODS),
+            "revocation_endpoint_auth_methods_supported": sorted(TOKEN_ENDPOINT_AUTH_METHODS),
+            "introspection_endpoint_auth_methods_supported": sorted(
+                TOKEN_ENDPOINT_AUTH_METHODS - {"none"}
+            ),
             "claims_supported": list(CLAIMS_SUPPORTED),
             "code_challenge_methods_supported": ["S256"],  # RFC 7636 §4.2, no `plain`
             # request_uri_parameter_supported defaults to true (Discovery §3): say no.

@@ -21,7 +21,7 @@ from .keystore import KeyStore
 from .resource_servers.repository import MAX_TOKEN_LIFETIME
 from .tokens.authorization_codes import AuthorizationCodes
 from .tokens.refresh_tokens import REFRESH_TOKEN_TTL, RefreshTokens
-from .tokens.revoked_grants import RevokedGrants
+from .tokens.revocations import Revocations
 from .users.passwords import Passwords
 from .users.repository import Users
 
@@ -33,7 +33,7 @@ SESSIONS = web.AppKey("sessions", Sessions)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CODES = web.AppKey("authorization_codes", AuthorizationCodes)
 REFRESH_TOKENS = web.AppKey("refresh_tokens", RefreshTokens)
-REVOKED_GRANTS = web.AppKey("revoked_grants", RevokedGrants)
+REVOCATIONS = web.AppKey("revocations", Revocations)
 
 # Users: the Argon2id hasher (cost from configuration) and the tenant-scoped user store.
 PASSWORDS = web.AppKey("passwords", Passwords)
@@ -58,7 +58,7 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     revocation_ttl = max(
         settings.access_token_ttl, MAX_TOKEN_LIFETIME, int(REFRESH_TOKEN_TTL.total_seconds())
     )
-    app[REVOKED_GRANTS] = RevokedGrants(redis, prefix, revocation_ttl)
+    app[REVOCATIONS] = Revocations(redis, prefix, revocation_ttl)
     app[PASSWORDS] = Passwords.from_settings(settings)
     app[USERS] = Users(app[DB])
     app[CLIENT_ID_METADATA] = ClientIdMetadata.from_settings(settings, redis)

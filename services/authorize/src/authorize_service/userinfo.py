@@ -15,7 +15,7 @@ from oidc_common.management_auth import KEYS, bearer_token, granted_scopes, veri
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from .oidc_scopes import OPENID, user_claims
-from .resources import REVOKED_GRANTS, USERS
+from .resources import REVOCATIONS, USERS
 from .tokens.issuance import userinfo_audience
 
 
@@ -50,7 +50,7 @@ async def userinfo(request: web.Request) -> web.Response:
             status=403,
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
         )
-    if await request.app[REVOKED_GRANTS].is_revoked(claims.get("jti")):
+    if await request.app[REVOCATIONS].is_revoked(tenant_id, claims):
         raise _invalid_token("Token revoked")
     user = await request.app[USERS].get(tenant_id, str(claims["sub"]))
     if user is None:

@@ -22,7 +22,7 @@ from oidc_common.tenancy import ORIGIN
 from ..oidc_scopes import OFFLINE_ACCESS, OPENID, user_claims
 from ..registered_clients import extend_refresh_token_life
 from ..resource_servers import find_resource_server
-from ..resources import KEYSTORE, REFRESH_TOKENS, REVOKED_GRANTS
+from ..resources import KEYSTORE, REFRESH_TOKENS, REVOCATIONS
 from ..targets import check_unregistered_target
 from ..users.repository import User
 from .access_tokens import mint_access_token
@@ -144,7 +144,7 @@ async def _refresh_token(request: web.Request, grant: UserGrant) -> str:
         grant.auth_time,
     )
     token, expires_at = await request.app[REFRESH_TOKENS].issue(family)
-    if await request.app[REVOKED_GRANTS].is_revoked_grant(grant.grant_id):
+    if await request.app[REVOCATIONS].is_revoked_grant(grant.grant_id):
         # Revoked while this token was being made (a replay racing its original): the
         # revocation missed it, so revoke the family again, this token included.
         await request.app[REFRESH_TOKENS].revoke_family(grant.grant_id)

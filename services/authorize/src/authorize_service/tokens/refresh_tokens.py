@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -44,6 +44,16 @@ class RefreshGrant:
 class Rotation:
     grant: RefreshGrant | None  # None: unknown, expired, revoked or reused
     reused_family: str | None = None  # the family revoked because a used token came back
+
+
+@dataclass(frozen=True)
+class RefreshTokenState:
+    """A stored refresh token as introspection and revocation see it, without spending it."""
+
+    grant: RefreshGrant
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    active: bool  # neither used, revoked nor expired
 
 
 class RefreshTokens(RedisStore):
@@ -124,12 +134,74 @@ class RefreshTokens(RedisStore):
         await retry_once(lambda: self._tokens.update_one(key, {"$set": {"used_at": used_at}}))
         return Rotation(grant)
 
+    async def find(self, token: str, tenant_id: str, client_id: str) -> RefreshTokenState | None:
+        """The refresh token `token` of `client_id` in `tenant_id`, spent or not; None when it
+        is unknown or another client's (RFC 7009 §2.1, RFC 7662 §2.2: nothing is said about
+        a token the caller does not hold)."""
+        if len(token) > _MAX_TOKEN or not token.isascii():
+            return None
+        doc = await self._tokens.find_one(
+            {"_id": _hash(token), "tenant_id": tenant_id, "client_id": client_id}
+        )
+        if doc is None:
+            return None
+        grant = RefreshGrant(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            user_id=str(doc["user_id"]),
+            family_id=str(doc["family_id"]),
+            scopes=[str(scope) for scope in doc.get("scopes") or ()],
+            audience=doc.get("audience"),
+            auth_time=int(doc["auth_time"]),
+        )
+        expires_at: dt.datetime = doc["expires_at"]
+        active = (
+            doc.get("used_at") is None
+            and doc.get("revoked_at") is None
+            and expires_at > dt.datetime.now(dt.UTC)
+        )
+        return RefreshTokenState(grant, doc["created_at"], expires_at, active)
+
     async def revoke_family(self, family_id: str) -> None:
         # Idempotent: a second run finds nothing left unrevoked.
         revoked_at = dt.datetime.now(dt.UTC)
         await retry_once(
             lambda: self._tokens.update_many(
                 {"family_id": family_id, "revoked_at": None}, {"$set": {"revoked_at": revoked_at}}
+            )
+        )
+
+    async def revoke_consent(
+        self,
+        tenant_id: str,
+        user_id: str,
+        client_id: str,
+        audiences: Iterable[str | None] | None = None,
+    ) -> int:
+        """Revoke the refresh tokens of `user_id` held by `client_id`: those for `audiences`
+        (None in it: sign-in alone), or all of them when `audiences` is None. Returns how
+        many were revoked."""
+        query: Document = {
+            "tenant_id": tenant_id,
+            "user_id": user_id,
+            "client_id": client_id,
+            "revoked_at": None,
+        }
+        if audiences is not None:
+            query["audience"] = {"$in": list(audiences)}
+        revoked_at = dt.datetime.now(dt.UTC)
+        result = await retry_once(
+            lambda: self._tokens.update_many(query, {"$set": {"revoked_at": revoked_at}})
+        )
+        return result.modified_count
+
+    async def revoke_client(self, tenant_id: str, client_id: str) -> None:
+        """Revoke every refresh token a client holds (the client was deleted)."""
+        revoked_at = dt.datetime.now(dt.UTC)
+        await retry_once(
+            lambda: self._tokens.update_many(
+                {"tenant_id": tenant_id, "client_id": client_id, "revoked_at": None},
+                {"$set": {"revoked_at": revoked_at}},
             )
         )
 

@@ -15,25 +15,18 @@ from oidc_common.errors import OAuthError
 from oidc_common.tenancy import TENANT
 
 from ...authorization import pkce
-from ...resources import CODES, REFRESH_TOKENS, REVOKED_GRANTS, USERS
+from ...resources import CODES, USERS
 from ...targets import check_same_target
 from ..client_auth import AuthenticatedClient
 from ..issuance import UserGrant, issue_tokens, new_grant_id
 from ..request import TokenRequest
+from ..revocation import revoke_grant
 
 GRANT_TYPE = "authorization_code"
 
 
 def _invalid_grant(description: str) -> OAuthError:
     return OAuthError("invalid_grant", description)
-
-
-async def revoke_grant(request: web.Request, grant_id: str) -> None:
-    """Revoke everything issued under `grant_id`: its access tokens (at `/userinfo`) and its
-    refresh-token family. The marker comes first: a successor issued while the family is being
-    revoked finds it and revokes itself (`tokens.issuance`), so none outlives the revocation."""
-    await request.app[REVOKED_GRANTS].revoke(grant_id)
-    await request.app[REFRESH_TOKENS].revoke_family(grant_id)
 
 
 async def authorization_code(

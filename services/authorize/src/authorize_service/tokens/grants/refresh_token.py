@@ -14,14 +14,14 @@ from oidc_common.errors import OAuthError
 from oidc_common.tenancy import TENANT
 
 from ...oidc_scopes import OPENID
-from ...resources import REFRESH_TOKENS, REVOKED_GRANTS, USERS
+from ...resources import REFRESH_TOKENS, REVOCATIONS, USERS
 from ...scopes import narrow_scope
 from ...targets import check_same_target
 from ..client_auth import AuthenticatedClient
 from ..issuance import UserGrant, issue_tokens
 from ..refresh_tokens import RefreshGrant
 from ..request import TokenRequest
-from .authorization_code import revoke_grant
+from ..revocation import revoke_grant
 
 GRANT_TYPE = "refresh_token"
 
@@ -48,7 +48,7 @@ async def refresh_token(
     family = rotation.grant
     if family is None:
         raise OAuthError("invalid_grant", "Invalid, expired or revoked refresh token")
-    if await request.app[REVOKED_GRANTS].is_revoked_grant(family.family_id):
+    if await request.app[REVOCATIONS].is_revoked_grant(family.family_id):
         await request.app[REFRESH_TOKENS].revoke_family(family.family_id)
         raise OAuthError("invalid_grant", "Invalid, expired or revoked refresh token")
     scopes = narrow_scope(family.scopes, requested_scope)
