@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 from authlib.integrations.base_client import (
     BaseApp,
     FrameworkIntegration,
@@ -78,6 +79,8 @@ def register(discovery_url: str, redirect_uri: str) -> tuple[DiscoveredClient, d
             "scope": "openid email profile",
             "code_challenge_method": "S256",
             "token_endpoint_auth_method": registered["token_endpoint_auth_method"],
+            # Authlib's default for revocation is client_secret_basic: use the registered one.
+            "revocation_endpoint_auth_method": registered["token_endpoint_auth_method"],
         },
     )
     return client, registered
@@ -107,6 +110,33 @@ def finish(
     )
     userinfo = client.userinfo(token=token)
     return dict(token), dict(claims), dict(userinfo)
+
+
+def revoke_and_introspect(
+    client: DiscoveredClient, token: dict[str, Any]
+) -> tuple[dict[str, Any], int, dict[str, Any]]:
+    """Authlib's RFC 7662 and RFC 7009 clients, at the endpoints discovery advertises, with
+    the registered client authentication: introspect, revoke, introspect again."""
+    metadata = client.load_server_metadata()
+    with client._get_oauth_client() as session:
+        before = session.introspect_token(
+            metadata["introspection_endpoint"], token=token["access_token"]
+        )
+        revoked = session.revoke_token(
+            metadata["revocation_endpoint"],
+            token=token["access_token"],
+            token_type_hint="access_token",
+        )
+        after = session.introspect_token(
+            metadata["introspection_endpoint"], token=token["access_token"]
+        )
+    assert before.status_code == revoked.status_code == after.status_code == 200, (
+        before.text,
+        revoked.text,
+        after.text,
+    )
+    assert after.json() == {"active": False}, after.text
+    return dict(before.json()), revoked.status_code, dict(after.json())
 
 
 async def test_authlib_registers_from_discovery_and_signs_in_with_code_pkce(
@@ -151,3 +181,10 @@ async def test_authlib_registers_from_discovery_and_signs_in_with_code_pkce(
             nonce=authorization["nonce"],
             claims_options={"aud": {"essential": True, "values": ["another-client"]}},
         )
+
+    # Issue 22: Authlib's revocation and introspection clients (RFC 7009, RFC 7662).
+    before, revoked, _ = await asyncio.to_thread(revoke_and_introspect, client, token)
+    assert before["active"] is True and before["sub"] == claims["sub"], before
+    assert before["client_id"] == registered["client_id"] and revoked == 200
+    with pytest.raises(requests.HTTPError, match="401"):  # /userinfo knows it was revoked
+        await asyncio.to_thread(client.userinfo, token=token)
