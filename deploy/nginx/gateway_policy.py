@@ -41,6 +41,8 @@ ROUTES: tuple[Route, ...] = (
     Route("^~", "/api/v2/users/", "authorize", "management"),
     Route("=", "/api/v2/resource-servers", "authorize", "management"),
     Route("^~", "/api/v2/resource-servers/", "authorize", "management"),
+    Route("=", "/api/v2/grants", "authorize", "management"),
+    Route("^~", "/api/v2/grants/", "authorize", "management"),
     Route("=", "/authorize", "authorize", "oauth"),
     Route("^~", "/u/", "authorize", "oauth"),
     Route("=", "/oauth/token", "authorize", "oauth"),

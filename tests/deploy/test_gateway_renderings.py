@@ -26,6 +26,8 @@ PUBLIC_ROUTES = {
     ("^~", "/api/v2/users/"): "authorize",
     ("=", "/api/v2/resource-servers"): "authorize",
     ("^~", "/api/v2/resource-servers/"): "authorize",
+    ("=", "/api/v2/grants"): "authorize",
+    ("^~", "/api/v2/grants/"): "authorize",
     ("=", "/authorize"): "authorize",
     ("^~", "/u/"): "authorize",
     ("=", "/oauth/token"): "authorize",

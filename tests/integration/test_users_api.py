@@ -294,7 +294,7 @@ async def test_unknown_ids_and_delete(env: Env) -> None:
         await expect_management_error(response, 404, "inexistent_user")
 
     # The user's remembered consents go with them; another user's stay.
-    consents = env.db[Collections.CONSENTS]
+    consents = env.db[Collections.GRANTS]
     tenant_id = env.tenant.tenant_id
     await consents.insert_one(
         {"tenant_id": tenant_id, "user_id": user["user_id"], "client_id": "c"}

@@ -21,4 +21,6 @@ MANAGEMENT_SCOPES = (
     "create:resource_servers",
     "read:resource_servers",
     "delete:resource_servers",
+    "read:grants",
+    "delete:grants",
 )

@@ -49,7 +49,7 @@ class Collections:
     RESOURCE_SERVERS = "resource_servers"
     CLIENT_GRANTS = "client_grants"
     USERS = "users"
-    CONSENTS = "consents"
+    GRANTS = "grants"
     REFRESH_TOKENS = "refresh_tokens"
 
 
@@ -84,8 +84,11 @@ INDEXES: Mapping[str, list[IndexModel]] = {
         # The Management API lists a tenant's users oldest first.
         IndexModel([("tenant_id", ASCENDING), ("created_at", ASCENDING)], name="tenant_created"),
     ],
-    Collections.CONSENTS: [
-        tenant_unique("user_id", "client_id", name="tenant_user_client_unique"),
+    Collections.GRANTS: [
+        tenant_unique(
+            "user_id", "client_id", "audience", name="tenant_user_client_audience_unique"
+        ),
+        IndexModel([("tenant_id", ASCENDING), ("created_at", ASCENDING)], name="tenant_created"),
     ],
     Collections.REFRESH_TOKENS: [
         IndexModel([("family_id", ASCENDING)], name="family"),

@@ -12,6 +12,7 @@ from oidc_common.service import DB, create_service_app
 
 from .authorization.endpoint import authorization_routes
 from .discovery import discovery_routes
+from .grants.management_api import grants_routes
 from .interaction.demo_callback import demo_callback_routes
 from .interaction.handlers import interaction_routes
 from .jwks import jwks_routes
@@ -28,7 +29,7 @@ OWNED_COLLECTIONS = (
     Collections.RESOURCE_SERVERS,
     Collections.CLIENT_GRANTS,
     Collections.USERS,
-    Collections.CONSENTS,
+    Collections.GRANTS,
     Collections.REFRESH_TOKENS,
 )
 
@@ -56,5 +57,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes([*authorization_routes(), *interaction_routes(), *demo_callback_routes()])
     # The Management API routes below (users, APIs) verify bearer tokens with these keys.
     setup_management_auth(app, lambda: app[DB])
-    app.add_routes([*users_routes(), *resource_server_routes()])
+    app.add_routes([*users_routes(), *resource_server_routes(), *grants_routes()])
     return app

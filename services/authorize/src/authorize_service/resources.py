@@ -14,6 +14,7 @@ from oidc_common.service import DB, REDIS, SETTINGS
 from oidc_common.settings_cache import SettingsCache
 
 from .client_id_metadata.registry import ClientIdMetadata
+from .grants.repository import Grants
 from .interaction.sessions import Sessions
 from .interaction.store import Interactions
 from .interaction.throttle import LoginThrottle
@@ -34,6 +35,9 @@ LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CODES = web.AppKey("authorization_codes", AuthorizationCodes)
 REFRESH_TOKENS = web.AppKey("refresh_tokens", RefreshTokens)
 REVOCATIONS = web.AppKey("revocations", Revocations)
+
+# Grants: what users allowed third-party clients (consent, revocation).
+GRANTS = web.AppKey("grants", Grants)
 
 # Users: the Argon2id hasher (cost from configuration) and the tenant-scoped user store.
 PASSWORDS = web.AppKey("passwords", Passwords)
@@ -61,5 +65,6 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     app[REVOCATIONS] = Revocations(redis, prefix, revocation_ttl)
     app[PASSWORDS] = Passwords.from_settings(settings)
     app[USERS] = Users(app[DB])
+    app[GRANTS] = Grants(app[DB])
     app[CLIENT_ID_METADATA] = ClientIdMetadata.from_settings(settings, redis)
     yield

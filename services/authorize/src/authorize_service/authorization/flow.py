@@ -16,10 +16,10 @@ from oidc_common.errors import NO_STORE, OAuthError
 from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
-from ..consents import ConsentKey, consented
+from ..grants.repository import ConsentKey
 from ..interaction.store import INTERACTION_TTL, Interaction, binding_cookie
 from ..registered_clients import RegisteredClient, record_client_use
-from ..resources import CODES, INTERACTIONS, SESSIONS, USERS
+from ..resources import CODES, GRANTS, INTERACTIONS, SESSIONS, USERS
 from ..tokens.authorization_codes import CodeGrant
 from ..tokens.issuance import UserGrant, issue_tokens, new_grant_id
 from ..users.repository import User
@@ -52,7 +52,7 @@ async def needs_consent(
     if "consent" in areq.prompt:
         return True
     key = ConsentKey(client.tenant_id, user_id, client.client_id, areq.audience)
-    return not await consented(request.app[DB], key, areq.scopes)
+    return not await request.app[GRANTS].consented(key, areq.scopes)
 
 
 async def _to_page(

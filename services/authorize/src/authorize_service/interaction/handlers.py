@@ -34,11 +34,11 @@ from ..authorization.request import (
 from ..authorization.response_modes import error_response
 from ..client_id_metadata.errors import MetadataDocumentError
 from ..client_id_metadata.resolver import metadata_document_client
-from ..consents import ConsentKey, remember_consent
+from ..grants.repository import ConsentKey
 from ..oidc_scopes import DESCRIPTIONS
 from ..registered_clients import RegisteredClient, find_live_client
 from ..resource_servers import find_resource_server
-from ..resources import INTERACTIONS, LOGIN_THROTTLE, PASSWORDS, SESSIONS, USERS
+from ..resources import GRANTS, INTERACTIONS, LOGIN_THROTTLE, PASSWORDS, SESSIONS, USERS
 from ..users.login import authenticate_user
 from .cookies import our_cookie
 from .pages import STATIC_PREFIX, error_page, render
@@ -237,7 +237,7 @@ async def submit_consent(request: web.Request) -> web.Response:
     if user is None:
         raise EXPIRED
     key = ConsentKey(client.tenant_id, user.user_id, client.client_id, areq.audience)
-    await remember_consent(request.app[DB], key, areq.scopes)
+    await request.app[GRANTS].remember(key, areq.scopes)
     return await complete(request, areq, client, user, interaction.auth_time)
 
 

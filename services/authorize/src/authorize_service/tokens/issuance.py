@@ -112,15 +112,20 @@ async def _access_token(request: web.Request, key: SigningKey, grant: UserGrant)
     audience: str | list[str] = userinfo
     if grant.audience is not None:
         audience = [grant.audience, userinfo] if OPENID in grant.scopes else grant.audience
+    ttl = await access_token_ttl(request, grant)
+    issued_at = await request.app[REVOCATIONS].issuable_at(
+        grant.tenant_id, grant.user.user_id, grant.client_id
+    )
     token = mint_access_token(
         key,
         issuer=issuer,
         audience=audience,
         client_id=grant.client_id,
         scopes=grant.scopes,
-        ttl=await access_token_ttl(request, grant),
+        ttl=ttl,
         subject=grant.user.user_id,
         grant_type=None,
+        now=issued_at,
         jti=f"{grant.grant_id}.{secrets.token_urlsafe(12)}",
     )
     body: dict[str, Any] = {

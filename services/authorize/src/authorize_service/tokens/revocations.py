@@ -17,6 +17,7 @@ marker in Redis, each kept as long as the longest token it guards:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -55,6 +56,18 @@ class Revocations(RedisStore):
         await self._redis.set(
             self._access_key(tenant_id, user_id, client_id), str(int(time.time())), ex=self._ttl
         )
+
+    async def issuable_at(self, tenant_id: str, user_id: str, client_id: str) -> int:
+        """The `iat` for a new access token of `user_id` at `client_id`: now, or, in the very
+        second the user's access to the client was taken back, once that second is over (a
+        marker is whole seconds, like `iat`: a token stamped in that second would read as
+        revoked). Waits at most a second, and only right after such a revocation."""
+        now = time.time()
+        revoked_at = await self._redis.get(self._access_key(tenant_id, user_id, client_id))
+        if revoked_at is not None and int(revoked_at) >= int(now):
+            await asyncio.sleep(int(revoked_at) + 1 - now)
+            return int(revoked_at) + 1
+        return int(now)
 
     async def is_revoked(self, tenant_id: str, claims: Mapping[str, Any]) -> bool:
         """Whether the access token with these (verified) claims was revoked, by any marker."""

@@ -28,11 +28,9 @@ from oidc_common.management_requests import (
     require_members,
     string_member,
 )
-from oidc_common.mongo import Collections
-from oidc_common.service import DB
 from oidc_common.tenancy import TENANT
 
-from ..resources import PASSWORDS, REFRESH_TOKENS, USERS
+from ..resources import GRANTS, PASSWORDS, REFRESH_TOKENS, USERS
 from .accounts import MAX_NAME_LENGTH, InvalidNameError
 from .accounts import create_user as create_user_account
 from .emails import InvalidEmailError
@@ -159,9 +157,7 @@ async def delete_user(request: web.Request) -> web.Response:
     tenant_id, user_id = request[TENANT].id, request.match_info["user_id"]
     if not await request.app[USERS].delete(tenant_id, user_id):
         raise _not_found()
-    await request.app[DB][Collections.CONSENTS].delete_many(
-        {"tenant_id": tenant_id, "user_id": user_id}
-    )
+    await request.app[GRANTS].delete_user(tenant_id, user_id)
     await request.app[REFRESH_TOKENS].revoke_user(tenant_id, user_id)
     return web.Response(status=204)
 
