@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 
 from oidc_common.registration_policy import POLICY_KEY, POLICY_SCHEMA
 from oidc_common.resource_indicators import on_tenant_origin
-from oidc_common.settings_schema import Obj, SettingsValidationError, Validator, boolean, merge
+from oidc_common.settings_schema import (
+    Obj,
+    SettingsValidationError,
+    Validator,
+    boolean,
+    integer,
+    merge,
+)
 from oidc_common.text import UNSAFE_TEXT, is_email_address
 from oidc_common.uris import UriError, parse_uri
 
@@ -69,6 +76,9 @@ SCHEMA = Obj(
         "support_email": _nullable(_email),
         "support_url": _nullable(_url),
         "default_audience": _string(600),
+        # Auth0's login-session lifetimes, in hours (the authorize service's defaults: 24, 8).
+        "session_lifetime": integer(1, 8760),
+        "idle_session_lifetime": integer(1, 8760),
         "flags": Obj({"enable_dynamic_client_registration": boolean}),
         POLICY_KEY: POLICY_SCHEMA,
     }

@@ -17,6 +17,7 @@ from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..grants.repository import ConsentKey
+from ..interaction.session_lifetimes import session_lifetimes
 from ..interaction.store import INTERACTION_TTL, Interaction, binding_cookie
 from ..registered_clients import RegisteredClient, record_client_use
 from ..resources import CODES, GRANTS, INTERACTIONS, SESSIONS, USERS
@@ -34,7 +35,9 @@ async def _signed_in_user(
         return interaction.user_id, int(interaction.auth_time or 0)  # logged in just now
     if "login" in areq.prompt:
         return None
-    session = await request.app[SESSIONS].current(request, request[TENANT].id)
+    session = await request.app[SESSIONS].current(
+        request, request[TENANT].id, await session_lifetimes(request)
+    )
     if session is None:
         return None
     if areq.max_age is not None and time.time() - session.auth_time > areq.max_age:
@@ -113,6 +116,19 @@ async def advance(
     return await complete(request, areq, client, user, signed_in[1])
 
 
+async def _session_signed_in_to(
+    request: web.Request, client: RegisteredClient, user: User
+) -> str | None:
+    """Record `client` in the user's login session (a logout tells it) and return the
+    session's `sid` for the ID token; None without a session of this user."""
+    sessions = request.app[SESSIONS]
+    session = await sessions.current(request, request[TENANT].id, await session_lifetimes(request))
+    if session is None or session.user_id != user.user_id:
+        return None
+    await sessions.signed_in_to(request, client.client_id)
+    return session.sid
+
+
 async def complete(
     request: web.Request,
     areq: AuthorizationRequest,
@@ -133,6 +149,7 @@ async def complete(
             "Unknown application",
             "This application was removed. Ask its developer to register it again.",
         )
+    sid = await _session_signed_in_to(request, client, user)
     grant = UserGrant(
         tenant_id=client.tenant_id,
         client_id=client.client_id,
@@ -142,6 +159,7 @@ async def complete(
         nonce=areq.nonce,
         auth_time=auth_time,
         grant_id=new_grant_id(),
+        sid=sid,
     )
     params: dict[str, str | int] = {}
     if areq.issues_code:
@@ -156,6 +174,7 @@ async def complete(
                 audience=areq.audience,
                 nonce=areq.nonce,
                 auth_time=auth_time,
+                sid=sid,
             )
         )
     if areq.issues_access_token or areq.issues_id_token:

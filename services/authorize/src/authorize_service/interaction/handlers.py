@@ -42,6 +42,7 @@ from ..resources import GRANTS, INTERACTIONS, LOGIN_THROTTLE, PASSWORDS, SESSION
 from ..users.login import authenticate_user
 from .cookies import our_cookie
 from .pages import STATIC_PREFIX, error_page, render
+from .session_lifetimes import session_lifetimes
 from .sessions import LoginSession
 from .store import Interaction, binding_cookie
 
@@ -167,13 +168,15 @@ async def submit_login(request: web.Request) -> web.Response:
     await throttle.succeeded(tenant_id, email, client_ip)
     auth_time = int(time.time())
     interaction = await request.app[INTERACTIONS].signed_in(interaction, user.user_id, auth_time)
+    # The session exists before the flow goes on, so the answer's ID token can name it.
+    lifetimes = await session_lifetimes(request)
+    sessions = request.app[SESSIONS]
+    await sessions.open(request, LoginSession(tenant_id, user.user_id, auth_time), lifetimes)
     try:
         response = await advance(request, interaction.request, client, interaction)
     except OAuthError as exc:
         response = await error_response(request, _target(interaction.request), exc)
-    await request.app[SESSIONS].create(
-        request, response, LoginSession(tenant_id, user.user_id, auth_time), request[ORIGIN]
-    )
+    sessions.attach(request, response, lifetimes)
     return response
 
 

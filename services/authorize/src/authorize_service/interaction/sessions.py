@@ -1,8 +1,20 @@
-"""Login sessions: who is signed in to this tenant in this browser, and since when.
+"""Login sessions: who is signed in to this tenant in this browser, since when, and to which
+clients (the single sign-on session of OIDC Core, the one logout ends).
 
-The cookie holds a random session id; Redis holds `{prefix}session:{sha256(id)}` with the
-user and the authentication time (OIDC Core `auth_time`), so a copy of Redis does not hand
-out live sessions. Every login mints a new id (no session fixation, OWASP ASVS 3.2.1).
+The cookie holds a random session id; Redis holds `{prefix}session:{sha256(id)}`, so a copy of
+Redis does not hand out live sessions:
+
+    {"tenant_id": str, "user_id": str, "auth_time": int, "sid": str, "clients": [str, ...],
+     "created_at": int, "last_seen": int}         (times in seconds since the epoch)
+
+`sid` is the session's public name (OIDC Front-Channel and Back-Channel Logout `sid`), carried
+in ID tokens and Logout Tokens; it never lets anyone act on the session. `clients` are the
+clients the session signed the user in to, in order: whom a logout tells. Every login mints a
+new session (no session fixation, OWASP ASVS 3.2.1).
+
+Lifetimes (`SessionLifetimes`): a session ends `absolute` seconds after its login whatever
+happens, and earlier when it went unused for `idle` seconds. Each use moves `last_seen` and
+the key's expiry (never past the absolute end).
 """
 
 from __future__ import annotations
@@ -10,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -20,7 +33,11 @@ from ..redis_store import RedisStore
 from .cookies import our_cookie
 
 SESSION_COOKIE = "oidc_session"
-SESSION_TTL = 24 * 3600
+# Defaults of the tenant settings `session_lifetime` and `idle_session_lifetime` (hours).
+DEFAULT_SESSION_LIFETIME_HOURS = 24
+DEFAULT_IDLE_SESSION_LIFETIME_HOURS = 8
+# A session records at most this many clients (a logout tells each of them).
+MAX_SESSION_CLIENTS = 100
 
 
 def session_cookie(origin: Origin) -> str:
@@ -30,10 +47,53 @@ def session_cookie(origin: Origin) -> str:
 
 
 @dataclass(frozen=True)
+class SessionLifetimes:
+    absolute: int = DEFAULT_SESSION_LIFETIME_HOURS * 3600  # seconds after the login
+    idle: int = DEFAULT_IDLE_SESSION_LIFETIME_HOURS * 3600  # seconds without use
+
+
+@dataclass(frozen=True)
 class LoginSession:
     tenant_id: str
     user_id: str
     auth_time: int  # seconds since the epoch
+    sid: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    clients: tuple[str, ...] = ()
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    last_seen: int = field(default_factory=lambda: int(time.time()))
+
+    def document(self) -> str:
+        return json.dumps(
+            {
+                "tenant_id": self.tenant_id,
+                "user_id": self.user_id,
+                "auth_time": self.auth_time,
+                "sid": self.sid,
+                "clients": list(self.clients),
+                "created_at": self.created_at,
+                "last_seen": self.last_seen,
+            }
+        )
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> LoginSession:
+        data = json.loads(raw)
+        auth_time = int(data["auth_time"])
+        return cls(
+            data["tenant_id"],
+            data["user_id"],
+            auth_time,
+            # Sessions stored before sids existed get one; they end within a day anyway.
+            str(data.get("sid") or secrets.token_urlsafe(24)),
+            tuple(str(client) for client in data.get("clients") or ()),
+            int(data.get("created_at", auth_time)),
+            int(data.get("last_seen", auth_time)),
+        )
+
+
+# The session this request started (a login), before its cookie reaches the browser.
+_LOGIN_SESSION = web.RequestKey("login_session", LoginSession)
+_SESSION_ID = web.RequestKey("login_session_id", str)
 
 
 class Sessions(RedisStore):
@@ -42,43 +102,93 @@ class Sessions(RedisStore):
     def _key(self, session_id: str) -> str:
         return self.key(hashlib.sha256(session_id.encode()).hexdigest())
 
-    async def current(self, request: web.Request, tenant_id: str) -> LoginSession | None:
-        """The session the request's cookie names, if it is live and of this tenant."""
-        session_id = our_cookie(request, session_cookie(request[ORIGIN]))
+    def _cookie_value(self, request: web.Request) -> str | None:
+        return our_cookie(request, session_cookie(request[ORIGIN]))
+
+    async def current(
+        self, request: web.Request, tenant_id: str, lifetimes: SessionLifetimes | None = None
+    ) -> LoginSession | None:
+        """The live session of this tenant the request's cookie names (or that this request
+        started), its use recorded; None when there is none, or it outlived a lifetime."""
+        if _LOGIN_SESSION in request:
+            return request[_LOGIN_SESSION]
+        session_id = self._cookie_value(request)
         if session_id is None:
             return None
-        raw = await self._redis.get(self._key(session_id))
+        key = self._key(session_id)
+        raw = await self._redis.get(key)
         if raw is None:
             return None
-        data = json.loads(raw)
-        if data.get("tenant_id") != tenant_id:
+        session = LoginSession.parse(raw)
+        if session.tenant_id != tenant_id:
             return None
-        return LoginSession(data["tenant_id"], data["user_id"], int(data["auth_time"]))
+        limits = lifetimes or SessionLifetimes()
+        now = int(time.time())
+        ends = session.created_at + limits.absolute
+        if now >= ends or now - session.last_seen >= limits.idle:
+            await self._redis.delete(key)
+            return None
+        if now > session.last_seen:
+            touched = LoginSession(**{**session.__dict__, "last_seen": now})
+            await self._redis.set(key, touched.document(), ex=min(limits.idle, ends - now))
+            session = touched
+        return session
 
-    async def create(
-        self,
-        request: web.Request,
-        response: web.StreamResponse,
-        session: LoginSession,
-        origin: Origin,
+    async def open(
+        self, request: web.Request, session: LoginSession, lifetimes: SessionLifetimes
     ) -> None:
-        """Store `session` under a new id, drop the one the browser had, set the cookie."""
-        old = our_cookie(request, session_cookie(origin))
+        """Store `session` under a new id and drop the one the browser had; the rest of this
+        request sees it as the current session. `attach` then sets its cookie."""
+        old = self._cookie_value(request)
         if old is not None:
             await self._redis.delete(self._key(old))
         session_id = secrets.token_urlsafe(32)
-        value = {
-            "tenant_id": session.tenant_id,
-            "user_id": session.user_id,
-            "auth_time": session.auth_time,
-        }
-        await self._redis.set(self._key(session_id), json.dumps(value), ex=SESSION_TTL)
+        ttl = min(lifetimes.idle, lifetimes.absolute)
+        await self._redis.set(self._key(session_id), session.document(), ex=ttl)
+        request[_LOGIN_SESSION] = session
+        request[_SESSION_ID] = session_id
+
+    def attach(
+        self, request: web.Request, response: web.StreamResponse, lifetimes: SessionLifetimes
+    ) -> None:
+        """The cookie of the session `open` stored in this request, on `response`."""
+        origin = request[ORIGIN]
         response.set_cookie(
             session_cookie(origin),
-            session_id,
-            max_age=SESSION_TTL,
+            request[_SESSION_ID],
+            max_age=lifetimes.absolute,
             path="/",
             httponly=True,
             samesite="Lax",
             secure=origin.scheme == "https",
         )
+
+    async def signed_in_to(self, request: web.Request, client_id: str) -> None:
+        """Record that the current session signed its user in to `client_id`."""
+        session_id = request.get(_SESSION_ID) or self._cookie_value(request)
+        if session_id is None:
+            return
+        key = self._key(session_id)
+        raw = await self._redis.get(key)
+        if raw is None:
+            return
+        session = LoginSession.parse(raw)
+        if client_id in session.clients or len(session.clients) >= MAX_SESSION_CLIENTS:
+            return
+        updated = LoginSession(**{**session.__dict__, "clients": (*session.clients, client_id)})
+        ttl = await self._redis.ttl(key)
+        await self._redis.set(key, updated.document(), ex=max(int(ttl), 1))
+        if _LOGIN_SESSION in request:
+            request[_LOGIN_SESSION] = updated
+
+    async def end(self, request: web.Request, response: web.StreamResponse) -> LoginSession | None:
+        """End the session the request's cookie names (returned, if it was live) and clear the
+        cookie."""
+        origin = request[ORIGIN]
+        response.del_cookie(session_cookie(origin), path="/", secure=origin.scheme == "https")
+        session_id = self._cookie_value(request)
+        if session_id is None:
+            return None
+        key = self._key(session_id)
+        raw = await self._redis.getdel(key)
+        return LoginSession.parse(raw) if raw is not None else None

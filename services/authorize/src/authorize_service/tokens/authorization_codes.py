@@ -36,6 +36,7 @@ class CodeGrant:
     audience: str | None
     nonce: str | None
     auth_time: int
+    sid: str | None = None  # the login session's, for the ID token (Front/Back-Channel Logout)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ def mint_id_token(
     access_token: str | None = None,
     ttl: int = ID_TOKEN_TTL,
     now: int | None = None,
+    sid: str | None = None,
 ) -> str:
     """A signed ID token for `client_id`; `at_hash` when the access token is returned
     alongside it."""
@@ -52,6 +53,8 @@ def mint_id_token(
         claims["nonce"] = nonce
     if access_token is not None:
         claims["at_hash"] = half_hash(access_token)
+    if sid is not None:  # OIDC Front-Channel §3, Back-Channel Logout §2.1
+        claims["sid"] = sid
     return jwt.encode(
         claims, key.private_key, algorithm=SIGNING_ALG, headers={"typ": "JWT", "kid": key.kid}
     )

@@ -56,6 +56,7 @@ class UserGrant:
     grant_id: str
     # A refresh may narrow the access token's scopes, never its successor's (RFC 6749 §6).
     refresh_scopes: tuple[str, ...] | None = None
+    sid: str | None = None  # the login session's, in the ID token
 
     @property
     def family_scopes(self) -> tuple[str, ...]:
@@ -73,6 +74,7 @@ class UserGrant:
             code.nonce,
             code.auth_time,
             grant_id,
+            sid=code.sid,
         )
 
     @classmethod
@@ -182,6 +184,7 @@ async def issue_tokens(
             nonce=grant.nonce,
             user_claims=user_claims(grant.user, grant.scopes),
             access_token=body.get("access_token"),
+            sid=grant.sid,
         )
     if refresh_token and OFFLINE_ACCESS in grant.family_scopes:
         body["refresh_token"] = await _refresh_token(request, grant)
