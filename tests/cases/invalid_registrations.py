@@ -388,4 +388,36 @@ INVALID_REGISTRATIONS: list[tuple[str, object, int, str]] = [
     ("software_id_too_long", _web(software_id="s" * 256), 400, ICM),
     ("software_version_array", _web(software_version=["1.0"]), 400, ICM),
     ("software_version_control_char", _web(software_version="1.0\u0000"), 400, ICM),
+    # --- logout metadata (issue 22: RP-Initiated, Back- and Front-Channel Logout 1.0)
+    ("post_logout_not_array", _web(post_logout_redirect_uris="https://app.example.com/"), 400, ICM),
+    (
+        "post_logout_fragment",
+        _web(post_logout_redirect_uris=["https://app.example.com/#x"]),
+        400,
+        ICM,
+    ),
+    (
+        "post_logout_http_web",
+        _web(post_logout_redirect_uris=["http://app.example.com/bye"]),
+        400,
+        ICM,
+    ),
+    ("post_logout_javascript", _web(post_logout_redirect_uris=["javascript:alert(1)"]), 400, ICM),
+    (
+        "post_logout_duplicate",
+        _web(post_logout_redirect_uris=["https://app.example.com/bye"] * 2),
+        400,
+        ICM,
+    ),
+    ("backchannel_http_public", _web(backchannel_logout_uri="http://app.example.com/bc"), 400, ICM),
+    ("backchannel_fragment", _web(backchannel_logout_uri="https://app.example.com/bc#f"), 400, ICM),
+    ("backchannel_not_url", _web(backchannel_logout_uri="not a url"), 400, ICM),
+    ("backchannel_session_string", _web(backchannel_logout_session_required="yes"), 400, ICM),
+    (
+        "frontchannel_other_origin",
+        _web(frontchannel_logout_uri="https://elsewhere.example.com/fc"),
+        400,
+        ICM,
+    ),
+    ("frontchannel_session_number", _web(frontchannel_logout_session_required=1), 400, ICM),
 ]

@@ -771,3 +771,26 @@ def test_update_only_raises_client_metadata_error(body: object, client_id: str) 
         return
     assert secret is None or isinstance(secret, str)
     json.dumps(metadata, allow_nan=False)
+
+
+def test_logout_metadata_is_registered() -> None:
+    """Issue 22: RP-Initiated, Back-Channel and Front-Channel Logout members, through the one
+    schema; http only on loopback for the logout URIs."""
+    metadata = validate_client_metadata(
+        {
+            "redirect_uris": ["https://app.example.com/callback"],
+            "post_logout_redirect_uris": ["https://app.example.com/bye"],
+            "backchannel_logout_uri": "http://127.0.0.1:9000/backchannel",
+            "backchannel_logout_session_required": True,
+            "frontchannel_logout_uri": "https://app.example.com/frontchannel?x=1",
+            "frontchannel_logout_session_required": False,
+        }
+    )
+    assert metadata["post_logout_redirect_uris"] == ["https://app.example.com/bye"]
+    assert metadata["backchannel_logout_uri"] == "http://127.0.0.1:9000/backchannel"
+    assert metadata["backchannel_logout_session_required"] is True
+    assert metadata["frontchannel_logout_uri"] == "https://app.example.com/frontchannel?x=1"
+    assert metadata["frontchannel_logout_session_required"] is False
+    assert "post_logout_redirect_uris" not in validate_client_metadata(
+        {"redirect_uris": ["https://app.example.com/callback"]}
+    )

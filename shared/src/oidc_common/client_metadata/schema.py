@@ -139,6 +139,47 @@ def _redirect_uris(value: object, key: str, ctx: Context) -> list[str]:
     return registered
 
 
+def _post_logout_redirect_uris(value: object, key: str, ctx: Context) -> list[str]:
+    """RP-Initiated Logout 1.0 §3.1: where the user may be sent after logout; each URI under
+    the redirect-URI rules (`oidc_common.redirect_uris`), matched exactly at logout."""
+    uris = values.string_list(value, key)
+    limit = ctx.policy.max_redirect_uris
+    if len(uris) > limit:
+        fail(key, f"at most {limit} URIs allowed", key)
+    registered: list[str] = []
+    for index, uri in enumerate(uris):
+        where = f"{key}[{index}]"
+        try:
+            check_redirect_uri(
+                uri,
+                ctx.metadata["application_type"],
+                implicit=False,
+                max_length=ctx.policy.max_uri_length,
+            )
+        except InvalidRedirectUri as exc:
+            fail(where, str(exc), key)
+        if uri in registered:
+            fail(where, f"duplicate of {key}[{registered.index(uri)}]", key)
+        registered.append(uri)
+    return registered
+
+
+def _logout_uri(value: object, key: str, ctx: Context) -> str:
+    """Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2: an absolute https URL (http
+    on a loopback host, for local development) without a fragment."""
+    return values.logout_url(value, key, ctx.policy.max_uri_length)
+
+
+def _frontchannel_logout_uri(value: object, key: str, ctx: Context) -> str:
+    """Front-Channel Logout 1.0 §2: scheme, host and port those of a registered redirect URI
+    (the page is framed in the provider's logged-out page)."""
+    uri = _logout_uri(value, key, ctx)
+    origins = {values.origin_of(redirect) for redirect in ctx.metadata["redirect_uris"]}
+    if values.origin_of(uri) not in origins:
+        fail(key, "must have the scheme, host and port of a redirect URI", key)
+    return uri
+
+
 def _client_uri(value: object, key: str, ctx: Context) -> str:
     uri, host = values.https_url(value, key, key, ctx.policy.max_uri_length)
     ctx.hosts.add(host)
@@ -255,6 +296,28 @@ SCHEMA: Final[tuple[Member | Rule, ...]] = (
     Member("default_max_age", "integer (seconds)", _DCR, _default_max_age),
     Member("software_id", "string", _RFC7591, _text(MAX_SOFTWARE_FIELD)),
     Member("software_version", "string", _RFC7591, _text(MAX_SOFTWARE_FIELD)),
+    Member(
+        "post_logout_redirect_uris",
+        "array of URIs",
+        "RP-Initiated Logout 1.0 §3.1",
+        _post_logout_redirect_uris,
+    ),
+    Member("backchannel_logout_uri", "URL", "Back-Channel Logout 1.0 §2.2", _logout_uri),
+    Member(
+        "backchannel_logout_session_required",
+        "boolean",
+        "Back-Channel Logout 1.0 §2.2",
+        _boolean,
+    ),
+    Member(
+        "frontchannel_logout_uri", "URL", "Front-Channel Logout 1.0 §2", _frontchannel_logout_uri
+    ),
+    Member(
+        "frontchannel_logout_session_required",
+        "boolean",
+        "Front-Channel Logout 1.0 §2",
+        _boolean,
+    ),
 )
 
 _MEMBERS: Final = tuple(entry for entry in SCHEMA if isinstance(entry, Member))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from ..redirect_uris import is_loopback_host
 from ..text import UNSAFE_TEXT, is_email_address
 from ..uris import UriError, parse_uri
 from .errors import INVALID_CLIENT_METADATA, fail
@@ -62,6 +63,30 @@ def string_list(value: object, field: str, error: str = INVALID_CLIENT_METADATA)
         if not isinstance(item, str):
             fail(f"{field}[{index}]", "must be a string", field, error)
     return list(value)
+
+
+def logout_url(value: object, field: str, max_length: int) -> str:
+    """An absolute https URL, or http on a loopback host, without a fragment (the logout
+    URIs: Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2)."""
+    if not isinstance(value, str):
+        fail(field, "must be a string", field)
+    try:
+        parsed = parse_uri(value, max_length)
+    except UriError as exc:
+        fail(field, str(exc), field)
+    if "#" in value:
+        fail(field, "fragment not allowed", field)
+    if parsed.host is None or parsed.scheme not in ("https", "http"):
+        fail(field, "must be an https URL", field)
+    if parsed.scheme == "http" and not is_loopback_host(parsed.host):
+        fail(field, "must be an https URL (http only on a loopback host)", field)
+    return value
+
+
+def origin_of(uri: str) -> tuple[str, str | None, int | None]:
+    """(scheme, host, port) of a URI that passed `parse_uri`; the port as written."""
+    parsed = parse_uri(uri)
+    return parsed.scheme, parsed.host, parsed.port
 
 
 def https_url(value: object, where: str, field: str, max_length: int) -> tuple[str, str]:
