@@ -44,6 +44,8 @@ ROUTES: tuple[Route, ...] = (
     Route("=", "/api/v2/grants", "authorize", "management"),
     Route("^~", "/api/v2/grants/", "authorize", "management"),
     Route("=", "/authorize", "authorize", "oauth"),
+    Route("=", "/oidc/logout", "authorize", "oauth"),
+    Route("=", "/v2/logout", "authorize", "oauth"),
     Route("^~", "/u/", "authorize", "oauth"),
     Route("=", "/oauth/token", "authorize", "oauth"),
     Route("=", "/oauth/revoke", "authorize", "oauth"),

@@ -29,6 +29,8 @@ PUBLIC_ROUTES = {
     ("=", "/api/v2/grants"): "authorize",
     ("^~", "/api/v2/grants/"): "authorize",
     ("=", "/authorize"): "authorize",
+    ("=", "/oidc/logout"): "authorize",
+    ("=", "/v2/logout"): "authorize",
     ("^~", "/u/"): "authorize",
     ("=", "/oauth/token"): "authorize",
     ("=", "/oauth/revoke"): "authorize",

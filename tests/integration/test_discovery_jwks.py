@@ -140,6 +140,7 @@ async def test_metadata_is_complete_and_built_on_the_host(settings_for: Settings
         # Issue 22: revocation (RFC 7009) and introspection (RFC 7662).
         "revocation_endpoint": "http://localhost:8080/oauth/revoke",
         "introspection_endpoint": "http://localhost:8080/oauth/introspect",
+        "end_session_endpoint": "http://localhost:8080/oidc/logout",
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         # Sign-in (issue 9): what /authorize answers to, said truthfully.
         "prompt_values_supported": ["consent", "login", "none"],

@@ -16,6 +16,7 @@ from .grants.management_api import grants_routes
 from .interaction.demo_callback import demo_callback_routes
 from .interaction.handlers import interaction_routes
 from .jwks import jwks_routes
+from .logout.endpoint import logout_routes
 from .resource_servers.management_api import resource_server_routes
 from .resources import authorize_resources
 from .tokens.endpoint import token_routes
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes([*discovery_routes(), *jwks_routes(), *token_routes(), *userinfo_routes()])
     app.add_routes([*revocation_routes(), *introspection_routes()])
     app.add_routes([*authorization_routes(), *interaction_routes(), *demo_callback_routes()])
+    app.add_routes(logout_routes())
     # The Management API routes below (users, APIs) verify bearer tokens with these keys.
     setup_management_auth(app, lambda: app[DB])
     app.add_routes([*users_routes(), *resource_server_routes(), *grants_routes()])

@@ -61,6 +61,8 @@ def provider_metadata(
         # endpoint.
         "revocation_endpoint": f"{issuer}oauth/revoke",
         "introspection_endpoint": f"{issuer}oauth/introspect",
+        # RP-Initiated Logout 1.0 §2.1
+        "end_session_endpoint": f"{issuer}oidc/logout",
     }
     if registration_enabled:
         metadata["registration_endpoint"] = f"{issuer}oidc/register"

@@ -19,6 +19,7 @@ from .interaction.sessions import Sessions
 from .interaction.store import Interactions
 from .interaction.throttle import LoginThrottle
 from .keystore import KeyStore
+from .logout.pending import PendingLogouts
 from .resource_servers.repository import MAX_TOKEN_LIFETIME
 from .tokens.authorization_codes import AuthorizationCodes
 from .tokens.refresh_tokens import REFRESH_TOKEN_TTL, RefreshTokens
@@ -32,6 +33,7 @@ TENANT_SETTINGS = web.AppKey("tenant_settings", SettingsCache)
 INTERACTIONS = web.AppKey("interactions", Interactions)
 SESSIONS = web.AppKey("sessions", Sessions)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+PENDING_LOGOUTS = web.AppKey("pending_logouts", PendingLogouts)
 CODES = web.AppKey("authorization_codes", AuthorizationCodes)
 REFRESH_TOKENS = web.AppKey("refresh_tokens", RefreshTokens)
 REVOCATIONS = web.AppKey("revocations", Revocations)
@@ -55,6 +57,7 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     app[INTERACTIONS] = Interactions(redis, prefix)
     app[SESSIONS] = Sessions(redis, prefix)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, prefix)
+    app[PENDING_LOGOUTS] = PendingLogouts(redis, prefix)
     app[CODES] = AuthorizationCodes(redis, prefix)
     app[REFRESH_TOKENS] = RefreshTokens(app[DB], redis, prefix)
     # As long as the longest token a revoked grant's marker guards can live: an access token

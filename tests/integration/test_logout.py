@@ -1,0 +1,236 @@
+"""RP-initiated logout (issue 22): `/oidc/logout` ends the single sign-on session for every
+client it signed in to, with `id_token_hint` at once, without one after a CSRF-protected
+confirmation; bad input gets an error page and ends nothing. Real HTTP against an in-process
+authorize service with real storage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.conftest import SettingsFactory
+from tests.support.authorize import AuthorizeEnv, authorize_env
+from tests.support.signin import (
+    Browser,
+    Landing,
+    add_client,
+    add_user,
+    code_form,
+    forms,
+    pkce_pair,
+    token_request,
+)
+from tests.support.tenants import bootstrap_tenant
+from tests.support.tokens import tenant_signing_key
+
+DOMAIN = "logout.example"
+ISSUER = f"http://{DOMAIN}/"
+CALLBACK = "https://app.example.com/callback"
+BYE = "https://app.example.com/bye"
+EMAIL = "ada@example.com"
+
+
+@pytest.fixture
+async def env(settings_for: SettingsFactory) -> AsyncIterator[AuthorizeEnv]:
+    async with authorize_env(settings_for("authorize"), DOMAIN, AuthorizeEnv) as environment:
+        await add_user(environment, EMAIL)
+        yield environment
+
+
+@pytest.fixture
+def browser(env: AuthorizeEnv) -> Browser:
+    return Browser(env.http, DOMAIN)
+
+
+async def _sign_in(env: AuthorizeEnv, browser: Browser, client: dict[str, Any]) -> dict[str, Any]:
+    """Code + PKCE at `client` in `browser` (a login only when no session); the tokens."""
+    verifier, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        scope="openid",
+        state="s",
+        nonce="n",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    if landing.page is not None and "Sign in" in landing.page:
+        landing = await browser.login(landing, EMAIL)
+    if landing.page is not None and "Authorize application" in landing.page:
+        landing = await browser.submit(landing, action="allow")
+    status, body = await token_request(
+        env.http,
+        DOMAIN,
+        code_form(landing.params["code"], verifier, CALLBACK),
+        (client["client_id"], client["client_secret"]),
+    )
+    assert status == 200, body
+    return body
+
+
+async def _silent(browser: Browser, client: dict[str, Any]) -> Landing:
+    """`prompt=none` at `client`: a code while the session lives, else login_required."""
+    _, challenge = pkce_pair()
+    return await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        scope="openid",
+        prompt="none",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+
+
+async def _logout(browser: Browser, **params: str) -> Any:
+    response = await browser.http.get(
+        "/oidc/logout", params=params, headers={"Host": DOMAIN}, allow_redirects=False
+    )
+    return response, await response.text()
+
+
+async def test_logout_with_a_hint_ends_the_session_for_every_client(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    one = await add_client(env, post_logout_redirect_uris=[BYE])
+    two = await add_client(env)
+    tokens = await _sign_in(env, browser, one)
+    await _sign_in(env, browser, two)
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert isinstance(claims["sid"], str) and len(claims["sid"]) >= 22
+    assert "code" in (await _silent(browser, two)).params
+    response, _ = await _logout(
+        browser,
+        id_token_hint=tokens["id_token"],
+        post_logout_redirect_uri=BYE,
+        state="st 1",
+        ui_locales="fr",
+    )
+    assert response.status == 303, response
+    location = urlsplit(response.headers["Location"])
+    assert location._replace(query="").geturl() == BYE
+    assert dict(parse_qsl(location.query)) == {"state": "st 1"}
+    assert (
+        "Max-Age=0" in response.headers["Set-Cookie"]
+        or "expires=" in response.headers["Set-Cookie"].lower()
+    )
+    for client in (one, two):
+        assert (await _silent(browser, client)).params["error"] == "login_required"
+
+
+async def test_without_a_hint_the_user_confirms(env: AuthorizeEnv, browser: Browser) -> None:
+    client = await add_client(env, post_logout_redirect_uris=[BYE])
+    await _sign_in(env, browser, client)
+    response, page = await _logout(browser, client_id=client["client_id"])
+    assert response.status == 200 and "Sign out?" in page
+    assert response.headers["X-Frame-Options"] == "DENY"
+    [form] = [f for f in forms(page) if f["action"] == "/oidc/logout"]
+    # A forged token ends nothing.
+    forged = {**form["fields"], "csrf_token": "x" * 32, "action": "logout"}
+    refused = await browser.go("POST", "/oidc/logout", data=forged)
+    assert refused.status == 403
+    assert "code" in (await _silent(browser, client)).params
+    # "Stay signed in" ends nothing either.
+    response, page = await _logout(browser)
+    [form] = [f for f in forms(page) if f["action"] == "/oidc/logout"]
+    stayed = await browser.go("POST", "/oidc/logout", data={**form["fields"], "action": "stay"})
+    assert stayed.status == 200 and stayed.page is not None and "still signed in" in stayed.page
+    assert "code" in (await _silent(browser, client)).params
+    # Confirmed: signed out, the logged-out page links the connected apps.
+    response, page = await _logout(browser)
+    [form] = [f for f in forms(page) if f["action"] == "/oidc/logout"]
+    done = await browser.go("POST", "/oidc/logout", data={**form["fields"], "action": "logout"})
+    assert done.status == 200 and done.page is not None and "You are signed out" in done.page
+    assert 'href="/u/apps"' in done.page
+    assert (await _silent(browser, client)).params["error"] == "login_required"
+    # The same confirmation twice: used up.
+    again = await browser.go("POST", "/oidc/logout", data={**form["fields"], "action": "logout"})
+    assert again.status == 403
+
+
+async def test_a_confirmation_from_another_browser_ends_nothing(env: AuthorizeEnv) -> None:
+    client = await add_client(env)
+    attacker, victim = Browser(env.http, DOMAIN), Browser(env.http, DOMAIN)
+    await _sign_in(env, attacker, client)
+    _, page = await _logout(attacker)
+    [form] = [f for f in forms(page) if f["action"] == "/oidc/logout"]
+    attacker_cookies = env.http.session.cookie_jar
+    attacker_cookies.clear()  # the victim's browser: its own session
+    await _sign_in(env, victim, client)
+    planted = await victim.go("POST", "/oidc/logout", data={**form["fields"], "action": "logout"})
+    assert planted.status == 403
+    assert "code" in (await _silent(victim, client)).params
+
+
+async def test_bad_logout_requests_get_a_page_and_end_nothing(
+    env: AuthorizeEnv, browser: Browser, settings_for: SettingsFactory
+) -> None:
+    client = await add_client(env, post_logout_redirect_uris=[BYE])
+    other = await add_client(env)
+    tokens = await _sign_in(env, browser, client)
+    kid, key = await tenant_signing_key(env.settings, env.tenant.tenant_id)
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
+    foreign_tenant = await bootstrap_tenant(env.settings, "other-tenant.example")
+    other_kid, other_key = await tenant_signing_key(env.settings, foreign_tenant.tenant_id)
+    other_issuer = jwt.encode(
+        {**claims, "iss": "http://other-tenant.example/"},
+        other_key,
+        algorithm="RS256",
+        headers={"kid": other_kid, "typ": "JWT"},
+    )
+    wrong_issuer = jwt.encode(
+        {**claims, "iss": "http://evil.example/"}, key, algorithm="RS256", headers={"kid": kid}
+    )
+    cases: list[dict[str, str]] = [
+        {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example/"},
+        {"client_id": client["client_id"], "post_logout_redirect_uri": BYE + "/"},
+        {"client_id": other["client_id"], "post_logout_redirect_uri": BYE},
+        {"post_logout_redirect_uri": BYE},
+        {"id_token_hint": forged},
+        {"id_token_hint": other_issuer},
+        {"id_token_hint": wrong_issuer},
+        {"id_token_hint": "not-a-jwt"},
+        {"id_token_hint": tokens["access_token"]},
+        {"id_token_hint": tokens["id_token"], "client_id": other["client_id"]},
+    ]
+    for params in cases:
+        response, page = await _logout(browser, **params)
+        assert response.status == 400, (params, page[:200])
+        assert "Location" not in response.headers and "Sign-out failed" in page, params
+        assert "code" in (await _silent(browser, client)).params, params
+    # An expired hint is still a hint (RP-Initiated Logout §2).
+    expired = jwt.encode(
+        {**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600},
+        key,
+        algorithm="RS256",
+        headers={"kid": kid, "typ": "JWT"},
+    )
+    response, _ = await _logout(browser, id_token_hint=expired, post_logout_redirect_uri=BYE)
+    assert response.status == 303
+    assert (await _silent(browser, client)).params["error"] == "login_required"
+
+
+async def test_auth0_legacy_logout(env: AuthorizeEnv, browser: Browser) -> None:
+    client = await add_client(env, post_logout_redirect_uris=[BYE])
+    tokens = await _sign_in(env, browser, client)
+    response = await env.http.get(
+        "/v2/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "client_id": client["client_id"],
+            "returnTo": BYE,
+        },
+        headers={"Host": DOMAIN},
+        allow_redirects=False,
+    )
+    assert response.status == 303 and response.headers["Location"] == BYE
+    assert (await _silent(browser, client)).params["error"] == "login_required"
