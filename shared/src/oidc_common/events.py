@@ -12,6 +12,8 @@ TENANT_SETTINGS_UPDATED = "tenant.settings.updated"
 CLIENT_REGISTERED = "client.registered"
 CLIENT_UPDATED = "client.updated"
 CLIENT_DELETED = "client.deleted"
+# A login session ended (logout); `data`: `sid`, `sub`, `clients` (the client ids it signed in to).
+SESSION_ENDED = "session.ended"
 
 
 class EventDecodeError(ValueError):

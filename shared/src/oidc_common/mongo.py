@@ -51,6 +51,7 @@ class Collections:
     USERS = "users"
     GRANTS = "grants"
     REFRESH_TOKENS = "refresh_tokens"
+    LOGOUT_DELIVERIES = "logout_deliveries"
 
 
 def tenant_unique(*fields: str, name: str) -> IndexModel:
@@ -92,6 +93,16 @@ INDEXES: Mapping[str, list[IndexModel]] = {
     ],
     Collections.REFRESH_TOKENS: [
         IndexModel([("family_id", ASCENDING)], name="family"),
+    ],
+    Collections.LOGOUT_DELIVERIES: [
+        IndexModel(
+            [
+                ("delivered_at", ASCENDING),
+                ("gave_up_at", ASCENDING),
+                ("next_attempt_at", ASCENDING),
+            ],
+            name="due",
+        ),
     ],
 }
 

@@ -16,6 +16,7 @@ from .grants.management_api import grants_routes
 from .interaction.demo_callback import demo_callback_routes
 from .interaction.handlers import interaction_routes
 from .jwks import jwks_routes
+from .logout.deliveries import deliveries_context
 from .logout.endpoint import logout_routes
 from .resource_servers.management_api import resource_server_routes
 from .resources import authorize_resources
@@ -32,6 +33,7 @@ OWNED_COLLECTIONS = (
     Collections.USERS,
     Collections.GRANTS,
     Collections.REFRESH_TOKENS,
+    Collections.LOGOUT_DELIVERIES,
 )
 
 
@@ -53,6 +55,8 @@ def create_app(settings: Settings) -> web.Application:
     app = create_service_app(settings, OWNED_COLLECTIONS, outer_middlewares=[cors])
     # After the shared resources: the key store and settings cache use MongoDB and Redis.
     app.cleanup_ctx.append(authorize_resources)
+    # After the resources: the back-channel logout deliverer signs with the key store.
+    app.cleanup_ctx.append(deliveries_context)
     app.add_routes([*discovery_routes(), *jwks_routes(), *token_routes(), *userinfo_routes()])
     app.add_routes([*revocation_routes(), *introspection_routes()])
     app.add_routes([*authorization_routes(), *interaction_routes(), *demo_callback_routes()])

@@ -63,6 +63,9 @@ def provider_metadata(
         "introspection_endpoint": f"{issuer}oauth/introspect",
         # RP-Initiated Logout 1.0 §2.1
         "end_session_endpoint": f"{issuer}oidc/logout",
+        # Back-Channel Logout 1.0 §2.1: Logout Tokens carry `sid` (and `sub`).
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
     if registration_enabled:
         metadata["registration_endpoint"] = f"{issuer}oidc/register"

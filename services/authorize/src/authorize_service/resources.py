@@ -14,6 +14,7 @@ from oidc_common.service import DB, REDIS, SETTINGS
 from oidc_common.settings_cache import SettingsCache
 
 from .client_id_metadata.registry import ClientIdMetadata
+from .connected_apps.sign_in import SignInForms
 from .grants.repository import Grants
 from .interaction.sessions import Sessions
 from .interaction.store import Interactions
@@ -34,6 +35,7 @@ INTERACTIONS = web.AppKey("interactions", Interactions)
 SESSIONS = web.AppKey("sessions", Sessions)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 PENDING_LOGOUTS = web.AppKey("pending_logouts", PendingLogouts)
+APPS_SIGN_IN = web.AppKey("apps_sign_in", SignInForms)
 CODES = web.AppKey("authorization_codes", AuthorizationCodes)
 REFRESH_TOKENS = web.AppKey("refresh_tokens", RefreshTokens)
 REVOCATIONS = web.AppKey("revocations", Revocations)
@@ -58,6 +60,7 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = Sessions(redis, prefix)
     app[LOGIN_THROTTLE] = LoginThrottle(redis, prefix)
     app[PENDING_LOGOUTS] = PendingLogouts(redis, prefix)
+    app[APPS_SIGN_IN] = SignInForms(redis, prefix)
     app[CODES] = AuthorizationCodes(redis, prefix)
     app[REFRESH_TOKENS] = RefreshTokens(app[DB], redis, prefix)
     # As long as the longest token a revoked grant's marker guards can live: an access token

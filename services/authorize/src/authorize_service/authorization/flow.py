@@ -150,6 +150,10 @@ async def complete(
             "This application was removed. Ask its developer to register it again.",
         )
     sid = await _session_signed_in_to(request, client, user)
+    if not client.is_first_party:  # the connected-apps page shows when it was last used
+        await request.app[GRANTS].used(
+            ConsentKey(client.tenant_id, user.user_id, client.client_id, areq.audience)
+        )
     grant = UserGrant(
         tenant_id=client.tenant_id,
         client_id=client.client_id,

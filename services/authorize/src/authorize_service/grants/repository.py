@@ -4,7 +4,8 @@ Stored shape (collection `grants`, unique on tenant, user, client and audience):
 
     {"_id": str (`cgr_` + 16 random URL-safe characters), "tenant_id": str, "user_id": str,
      "client_id": str, "audience": str ("" for sign-in alone, no API), "scope": [str, ...],
-     "created_at": datetime, "updated_at": datetime}
+     "created_at": datetime, "updated_at": datetime, "last_used_at": datetime (a sign-in
+     through it; the connected-apps page shows it)}
 
 A later consent adds scopes to the grant, never removes them. Deleting a grant makes the next
 sign-in of that client ask again (`consented` finds nothing). Before this collection, consent
@@ -61,6 +62,7 @@ class Grant:
     scopes: tuple[str, ...]
     created_at: dt.datetime
     updated_at: dt.datetime
+    last_used_at: dt.datetime | None = None
 
     @classmethod
     def from_document(cls, doc: Document) -> Grant:
@@ -74,6 +76,7 @@ class Grant:
             scopes=tuple(str(scope) for scope in doc.get("scope") or ()),
             created_at=doc["created_at"],
             updated_at=doc.get("updated_at") or doc["created_at"],
+            last_used_at=doc.get("last_used_at"),
         )
 
 
@@ -127,6 +130,11 @@ class Grants:
             except DuplicateKeyError:
                 continue
         raise RuntimeError("the grant could not be stored")
+
+    async def used(self, key: ConsentKey) -> None:
+        """A sign-in went through the grant now (idempotent, so retried once if need be)."""
+        update = {"$set": {"last_used_at": dt.datetime.now(dt.UTC)}}
+        await retry_once(lambda: self._collection.update_one(key.document_filter(), update))
 
     async def _set_scopes(self, grant_id: str, scopes: list[str], now: dt.datetime) -> None:
         update = {"$set": {"scope": scopes, "updated_at": now}}

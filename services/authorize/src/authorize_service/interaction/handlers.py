@@ -34,6 +34,7 @@ from ..authorization.request import (
 from ..authorization.response_modes import error_response
 from ..client_id_metadata.errors import MetadataDocumentError
 from ..client_id_metadata.resolver import metadata_document_client
+from ..connected_apps.handlers import connected_apps_routes
 from ..grants.repository import ConsentKey
 from ..oidc_scopes import DESCRIPTIONS
 from ..registered_clients import RegisteredClient, find_live_client
@@ -273,4 +274,5 @@ def interaction_routes() -> list[web.RouteDef]:
         web.get("/u/consent", page_errors(show_consent)),
         web.post("/u/consent", page_errors(submit_consent)),
         web.get(f"{STATIC_PREFIX}site.css", stylesheet),
+        *connected_apps_routes(page_errors),
     ]

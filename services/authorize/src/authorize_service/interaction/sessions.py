@@ -5,7 +5,7 @@ The cookie holds a random session id; Redis holds `{prefix}session:{sha256(id)}`
 Redis does not hand out live sessions:
 
     {"tenant_id": str, "user_id": str, "auth_time": int, "sid": str, "clients": [str, ...],
-     "created_at": int, "last_seen": int}         (times in seconds since the epoch)
+     "created_at": int, "last_seen": int, "csrf": str}   (times in seconds since the epoch)
 
 `sid` is the session's public name (OIDC Front-Channel and Back-Channel Logout `sid`), carried
 in ID tokens and Logout Tokens; it never lets anyone act on the session. `clients` are the
@@ -20,6 +20,7 @@ the key's expiry (never past the absolute end).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -61,6 +62,11 @@ class LoginSession:
     clients: tuple[str, ...] = ()
     created_at: int = field(default_factory=lambda: int(time.time()))
     last_seen: int = field(default_factory=lambda: int(time.time()))
+    # The CSRF token of the session's own forms (the connected-apps page).
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    def csrf_ok(self, token: str | None) -> bool:
+        return token is not None and hmac.compare_digest(token.encode(), self.csrf.encode())
 
     def document(self) -> str:
         return json.dumps(
@@ -72,6 +78,7 @@ class LoginSession:
                 "clients": list(self.clients),
                 "created_at": self.created_at,
                 "last_seen": self.last_seen,
+                "csrf": self.csrf,
             }
         )
 
@@ -88,6 +95,7 @@ class LoginSession:
             tuple(str(client) for client in data.get("clients") or ()),
             int(data.get("created_at", auth_time)),
             int(data.get("last_seen", auth_time)),
+            str(data.get("csrf") or secrets.token_urlsafe(24)),
         )
 
 

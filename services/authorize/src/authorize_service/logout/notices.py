@@ -1,6 +1,6 @@
 """Telling the clients a session signed in to that it ended (OpenID Connect Back-Channel
-Logout 1.0): one durable delivery per client that registered a `backchannel_logout_uri`,
-recorded before the browser is answered, then delivered (`deliveries`)."""
+Logout 1.0): durable deliveries recorded before the browser is answered, `session.ended`
+published, the local deliverer woken (`deliveries`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ import logging
 
 from aiohttp import web
 
+from oidc_common.tenancy import ORIGIN
+
 from ..interaction.sessions import LoginSession
+from .deliveries import LOGOUT_DELIVERIES, announce
 
 log = logging.getLogger(__name__)
 
 
 async def session_ended(request: web.Request, session: LoginSession) -> None:
     """The session `session` ended in this request."""
-    log.info(
-        "session ended",
-        extra={"sid": session.sid, "clients": len(session.clients)},
-    )
+    deliveries = request.app[LOGOUT_DELIVERIES]
+    recorded = await deliveries.record(session, request[ORIGIN].issuer)
+    log.info("session ended", extra={"clients": len(session.clients), "deliveries": recorded})
+    if recorded:
+        await announce(request.app, session)
+        deliveries.wake()

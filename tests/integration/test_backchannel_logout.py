@@ -1,0 +1,234 @@
+"""Back-channel logout (issue 22): a signed Logout Token to each client the session signed
+in to, at least once, once per client and session, under the address guard, surviving a
+broker that is down at logout and a restart of the service before delivery. Real HTTP: the
+authorize service in-process, a receiver on loopback, real storage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import web
+
+from authorize_service.app import create_app
+from oidc_common.config import Settings
+from oidc_common.mongo import Collections
+from tests.conftest import SettingsFactory
+from tests.support.authorize import AuthorizeEnv
+from tests.support.services import serve, with_overrides
+from tests.support.signin import (
+    Browser,
+    add_client,
+    add_user,
+    code_form,
+    jwks_key,
+    pkce_pair,
+    token_request,
+)
+from tests.support.stack import free_port
+from tests.support.tenants import bootstrap_tenant
+
+DOMAIN = "backchannel.example"
+ISSUER = f"http://{DOMAIN}/"
+CALLBACK = "https://app.example.com/callback"
+EMAIL = "ada@example.com"
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+@dataclass
+class Receiver:
+    """A client's back-channel logout endpoint on loopback; `status` is what it answers."""
+
+    port: int
+    status: int = 200
+    tokens: list[str] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}/backchannel"
+
+    async def start(self) -> None:
+        async def receive(request: web.Request) -> web.Response:
+            form = await request.post()
+            self.tokens.append(str(form["logout_token"]))
+            return web.Response(status=self.status)
+
+        app = web.Application()
+        app.router.add_post("/backchannel", receive)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def wait_for(self, count: int, seconds: float = 10.0) -> None:
+        async with asyncio.timeout(seconds):
+            while len(self.tokens) < count:  # noqa: ASYNC110 - filled by the receiving server
+                await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver(free_port())
+    await found.start()
+    yield found
+    await found.stop()
+
+
+def _allowing_loopback(settings: Settings) -> Settings:
+    return with_overrides(settings, cimd_private_hosts=("127.0.0.1",))
+
+
+async def _signed_in(env: AuthorizeEnv, browser: Browser, client: dict[str, Any]) -> str:
+    """Code + PKCE for the user in `browser`; the ID token."""
+    verifier, challenge = pkce_pair()
+    landing = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        scope="openid",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    if landing.page is not None and "Sign in" in landing.page:
+        landing = await browser.login(landing, EMAIL)
+    if landing.page is not None and "Authorize application" in landing.page:
+        landing = await browser.submit(landing, action="allow")
+    status, body = await token_request(
+        env.http,
+        DOMAIN,
+        code_form(landing.params["code"], verifier, CALLBACK),
+        (client["client_id"], client["client_secret"]),
+    )
+    assert status == 200, body
+    return str(body["id_token"])
+
+
+async def _logout(browser: Browser, id_token: str) -> None:
+    response = await browser.http.get(
+        "/oidc/logout",
+        params={"id_token_hint": id_token},
+        headers={"Host": DOMAIN},
+        allow_redirects=False,
+    )
+    assert response.status == 200 and "You are signed out" in await response.text()
+
+
+async def _verified(env: AuthorizeEnv, token: str, client_id: str) -> dict[str, Any]:
+    header = jwt.get_unverified_header(token)
+    assert header["typ"] == "logout+jwt" and header["alg"] == "RS256"
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        await jwks_key(env.http, DOMAIN, token),
+        algorithms=["RS256"],
+        audience=client_id,
+        issuer=ISSUER,
+        options={"require": ["iat", "exp", "jti", "sub", "sid", "events"]},
+    )
+    assert claims["events"] == {EVENT: {}} and "nonce" not in claims
+    return claims
+
+
+async def test_each_client_of_the_session_gets_one_logout_token(
+    settings_for: SettingsFactory, receiver: Receiver
+) -> None:
+    settings = _allowing_loopback(settings_for("authorize"))
+    tenant = await bootstrap_tenant(settings, DOMAIN)
+    async with serve(create_app(settings)) as http:
+        env = AuthorizeEnv(http, http.server.app, settings, tenant)  # type: ignore[arg-type]
+        await add_user(env, EMAIL)
+        browser = Browser(http, DOMAIN)
+        one = await add_client(env, backchannel_logout_uri=receiver.uri)
+        two = await add_client(env, backchannel_logout_uri=receiver.uri + "?client=2")
+        silent = await add_client(env)  # no back-channel URI: nothing to send
+        id_token = await _signed_in(env, browser, one)
+        await _signed_in(env, browser, two)
+        await _signed_in(env, browser, silent)
+        sid = jwt.decode(id_token, options={"verify_signature": False})["sid"]
+        await _logout(browser, id_token)
+        await receiver.wait_for(2)
+        await asyncio.sleep(2.5)  # a sweep later: still exactly one per client
+        assert len(receiver.tokens) == 2
+        audiences = set()
+        for token in receiver.tokens:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            verified = await _verified(env, token, claims["aud"])
+            assert verified["sid"] == sid and verified["sub"].startswith("auth0|")
+            audiences.add(verified["aud"])
+        assert audiences == {one["client_id"], two["client_id"]}
+
+
+async def test_a_failing_receiver_is_retried_until_it_answers(
+    settings_for: SettingsFactory, receiver: Receiver
+) -> None:
+    settings = _allowing_loopback(settings_for("authorize"))
+    tenant = await bootstrap_tenant(settings, DOMAIN)
+    receiver.status = 503
+    async with serve(create_app(settings)) as http:
+        env = AuthorizeEnv(http, http.server.app, settings, tenant)  # type: ignore[arg-type]
+        await add_user(env, EMAIL)
+        browser = Browser(http, DOMAIN)
+        client = await add_client(env, backchannel_logout_uri=receiver.uri)
+        await _logout(browser, await _signed_in(env, browser, client))
+        await receiver.wait_for(1)
+        receiver.status = 200
+        await receiver.wait_for(2, seconds=15)  # the backoff's first retry
+        [doc] = await env.db[Collections.LOGOUT_DELIVERIES].find({}).to_list()
+        assert doc["delivered_at"] is not None and doc["attempts"] == 2
+
+
+async def test_private_addresses_are_refused_unless_allowed(
+    settings_for: SettingsFactory, receiver: Receiver
+) -> None:
+    settings = settings_for("authorize")  # 127.0.0.1 not allowed
+    tenant = await bootstrap_tenant(settings, DOMAIN)
+    async with serve(create_app(settings)) as http:
+        env = AuthorizeEnv(http, http.server.app, settings, tenant)  # type: ignore[arg-type]
+        await add_user(env, EMAIL)
+        browser = Browser(http, DOMAIN)
+        client = await add_client(env, backchannel_logout_uri=receiver.uri)
+        await _logout(browser, await _signed_in(env, browser, client))
+        async with asyncio.timeout(10):
+            while True:
+                docs = await env.db[Collections.LOGOUT_DELIVERIES].find({}).to_list()
+                if docs and docs[0]["attempts"] >= 1:
+                    break
+                await asyncio.sleep(0.05)
+        assert receiver.tokens == [] and docs[0]["delivered_at"] is None
+        assert "private" in docs[0]["last_error"]
+
+
+async def test_delivery_survives_a_broker_outage_and_a_restart(
+    settings_for: SettingsFactory,
+) -> None:
+    """The broker is unreachable at logout and the receiver down; the service stops before
+    anything is delivered. A new service process (here: a new app) delivers once it can."""
+    base = _allowing_loopback(settings_for("authorize"))
+    no_broker = with_overrides(base, rabbitmq_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/")
+    tenant = await bootstrap_tenant(base, DOMAIN)
+    receiver = Receiver(free_port())  # not started: deliveries fail for now
+    async with serve(create_app(no_broker)) as http:
+        env = AuthorizeEnv(http, http.server.app, no_broker, tenant)  # type: ignore[arg-type]
+        await add_user(env, EMAIL)
+        browser = Browser(http, DOMAIN)
+        client = await add_client(env, backchannel_logout_uri=receiver.uri)
+        await _logout(browser, await _signed_in(env, browser, client))
+        [doc] = await env.db[Collections.LOGOUT_DELIVERIES].find({}).to_list()
+        assert doc["delivered_at"] is None
+    await receiver.start()
+    try:
+        async with serve(create_app(base)) as http:
+            await receiver.wait_for(1, seconds=20)
+            env = AuthorizeEnv(http, http.server.app, base, tenant)  # type: ignore[arg-type]
+            await _verified(env, receiver.tokens[0], client["client_id"])
+            await asyncio.sleep(2.5)
+            assert len(receiver.tokens) == 1
+    finally:
+        await receiver.stop()
