@@ -50,6 +50,7 @@ browser:
 # per lock file (an error without node/npm).
 mcp-client:
 	@deploy/local/npm_ci_once.sh tests/e2e/mcp mcp-client "the MCP TypeScript SDK test"
+	@deploy/local/npm_ci_once.sh tests/e2e/a11y a11y "the browser tests' accessibility check (axe-core)"
 
 lint: install
 	@echo "[make] ruff"
