@@ -43,6 +43,7 @@ from gateway_policy import (  # noqa: E402
     ACCEPTED_CONTENT_CODINGS,
     ACCESS_LOG_FIELDS,
     CLIENT_TIMEOUTS,
+    ERROR_ALIASES,
     ERROR_BODIES,
     HSTS_MAX_AGE,
     MAX_BODY,
@@ -137,6 +138,8 @@ def _location(target: Target, route: Route) -> list[str]:
     lines.append(f"            proxy_pass {_proxy_pass(target, route.service)};")
     for status in sorted(ERROR_BODIES[route.errors]):
         lines.append(f"            error_page {status} = {_error_location(route.errors, status)};")
+    for alias, status in sorted(ERROR_ALIASES.items()):
+        lines.append(f"            error_page {alias} = {_error_location(route.errors, status)};")
     lines.append("        }")
     return lines
 
@@ -324,6 +327,10 @@ def render(target: Target) -> str:
         *(
             f"        error_page {status} = {_error_location('oauth', status)};"
             for status in sorted(ERROR_BODIES["oauth"])
+        ),
+        *(
+            f"        error_page {alias} = {_error_location('oauth', status)};"
+            for alias, status in sorted(ERROR_ALIASES.items())
         ),
         *_error_locations(target),
         "",

@@ -58,6 +58,8 @@ ROUTES: tuple[Route, ...] = (
 # 502: no replica could be reached; 504: one was reached but did not answer in time.
 ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
     "oauth": {
+        400: {"error": "invalid_request", "error_description": "The request could not be read"},
+        405: {"error": "invalid_request", "error_description": "Method not allowed"},
         413: {"error": "invalid_request", "error_description": "Request body too large"},
         415: {
             "error": "invalid_request",
@@ -71,8 +73,34 @@ ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
             "error": "temporarily_unavailable",
             "error_description": "The service did not answer in time, retry later",
         },
+        501: {"error": "invalid_request", "error_description": "Not implemented"},
+        505: {"error": "invalid_request", "error_description": "HTTP version not supported"},
     },
     "management": {
+        400: {
+            "statusCode": 400,
+            "error": "Bad Request",
+            "message": "The request could not be read",
+            "errorCode": "invalid_request",
+        },
+        405: {
+            "statusCode": 405,
+            "error": "Method Not Allowed",
+            "message": "Method not allowed",
+            "errorCode": "method_not_allowed",
+        },
+        501: {
+            "statusCode": 501,
+            "error": "Not Implemented",
+            "message": "Not implemented",
+            "errorCode": "not_implemented",
+        },
+        505: {
+            "statusCode": 505,
+            "error": "HTTP Version Not Supported",
+            "message": "HTTP version not supported",
+            "errorCode": "http_version_not_supported",
+        },
         413: {
             "statusCode": 413,
             "error": "Request Entity Too Large",
@@ -100,6 +128,10 @@ ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
     },
 }
 NOT_FOUND = {"error": "not_found", "error_description": "No such endpoint"}
+# nginx's own codes answered as another status with that status's body (none yet). 414 and 494
+# (a request line or header too large) are left to nginx: the request is not parsed far enough
+# to be redirected to a named location (it answers 500 then).
+ERROR_ALIASES: Mapping[int, int] = {}
 # Headers on every answer the gateway writes itself (its error bodies and 404): never cached
 # (DESIGN.md "Error bodies"), and the 415 says which coding a body may have (RFC 9110 §12.5.3).
 OWN_ANSWER_HEADERS: Mapping[str, str] = {"Cache-Control": "no-store"}

@@ -749,7 +749,9 @@ async def test_a_long_state_still_comes_back_with_an_error(
     assert landing.params["error"] == "unauthorized_client" and landing.params["state"] == state
 
 
-@pytest.mark.parametrize("raw_state", ["%FF%FE", "caf%C3%A9", "tab%09", "nul%00"])
+@pytest.mark.parametrize(
+    "raw_state", ["%FF%FE", "caf%C3%A9", "tab%09", "nul%00", "caf%C3%A9&state=plain"]
+)
 async def test_a_state_that_is_not_vschar_is_refused_on_a_page(
     env: AuthorizeEnv, browser: Browser, raw_state: str
 ) -> None:

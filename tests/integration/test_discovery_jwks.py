@@ -143,6 +143,8 @@ async def test_metadata_is_complete_and_built_on_the_host(settings_for: Settings
         "end_session_endpoint": "http://localhost:8080/oidc/logout",
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         # Sign-in (issue 9): what /authorize answers to, said truthfully.
         "prompt_values_supported": ["consent", "login", "none"],

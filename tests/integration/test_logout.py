@@ -234,3 +234,26 @@ async def test_auth0_legacy_logout(env: AuthorizeEnv, browser: Browser) -> None:
     )
     assert response.status == 303 and response.headers["Location"] == BYE
     assert (await _silent(browser, client)).params["error"] == "login_required"
+
+
+async def test_front_channel_logout_frames_each_client(env: AuthorizeEnv, browser: Browser) -> None:
+    """Front-Channel Logout 1.0: the page frames each client's frontchannel_logout_uri with
+    iss and sid, the CSP allows exactly those origins, and the page goes on to the
+    post_logout_redirect_uri."""
+    fc = "https://app.example.com/frontchannel?app=1"
+    client = await add_client(env, post_logout_redirect_uris=[BYE], frontchannel_logout_uri=fc)
+    plain = await add_client(env)
+    tokens = await _sign_in(env, browser, client)
+    await _sign_in(env, browser, plain)
+    sid = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
+    response, page = await _logout(
+        browser, id_token_hint=tokens["id_token"], post_logout_redirect_uri=BYE, state="s2"
+    )
+    assert response.status == 200 and "You are signed out" in page
+    expected = f"{fc}&amp;iss=http%3A%2F%2Flogout.example%2F&amp;sid={sid}"
+    assert f'<iframe class="frontchannel" src="{expected}"' in page
+    assert page.count("<iframe") == 1
+    policy = response.headers["Content-Security-Policy"]
+    assert "frame-src https://app.example.com" in policy and "frame-ancestors 'none'" in policy
+    assert f'content="3;url={BYE}?state=s2"' in page and f'href="{BYE}?state=s2"' in page
+    assert (await _silent(browser, client)).params["error"] == "login_required"

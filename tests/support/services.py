@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from authorize_service.grants.client_deletions import client_deletions_queue
 from oidc_common.config import Settings
 from oidc_common.mongo import open_client
 from registration_service.events.settings_consumer import shared_queue_name
@@ -84,6 +85,7 @@ async def cleanup_isolated(backing: BackingServices, tag: str) -> None:
         exchange = f"oidc.events.t_{tag}"
         await channel.exchange_delete(exchange)
         await channel.queue_delete(shared_queue_name(exchange))
+        await channel.queue_delete(client_deletions_queue(exchange))
 
 
 def with_overrides(settings: Settings, **changes: object) -> Settings:

@@ -51,7 +51,7 @@ async def content_coding_middleware(request: web.Request, handler: Handler) -> w
             request.path,
             415,
             "Content-Encoding is not supported: send the body uncompressed",
-            {hdrs.ACCEPT_ENCODING: "identity"},
+            {hdrs.ACCEPT_ENCODING: "identity", hdrs.CACHE_CONTROL: "no-store"},
         )
     return await handler(request)
 

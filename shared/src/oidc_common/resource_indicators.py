@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import unquote
 
 from .errors import OAuthError
 from .management_api import MANAGEMENT_SCOPES
@@ -48,7 +49,14 @@ def parse_resource(value: str) -> ParsedUri:
         raise OAuthError("invalid_target", f"resource {exc}") from exc
     if "#" in value:
         raise OAuthError("invalid_target", "resource must not include a fragment")
+    if _has_dot_segment(parsed.path):
+        # RFC 3986 §5.2.4: `a/../b` is `b` to whoever normalises it; it would escape a prefix.
+        raise OAuthError("invalid_target", "resource must not include dot segments")
     return parsed
+
+
+def _has_dot_segment(path: str) -> bool:
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
 
 
 def single_resource(values: Iterable[str]) -> str | None:
@@ -66,6 +74,8 @@ def check_resource_prefix(value: str) -> str:
         parsed = parse_uri(value, MAX_RESOURCE_LENGTH)
     except UriError as exc:
         raise ValueError(str(exc)) from exc
+    if _has_dot_segment(parsed.path):
+        raise ValueError("must not include dot segments")
     if parsed.scheme not in ("https", "http") or parsed.host is None:
         raise ValueError("must be an https URL")
     if parsed.scheme == "http" and not is_loopback_host(parsed.host):

@@ -63,6 +63,10 @@ class Origin:
 
 _HOST_CHARS = re.compile(r"^[a-z0-9.\-\[\]:_]*$")
 MAX_HOST_LENGTH = 253 + 1 + 5  # a DNS name, ":" and a port
+# A port as RFC 3986 readers agree on it: 1..65535, no leading zero.
+_PORT = re.compile(
+    r"[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
+)
 
 
 def split_host(host: str) -> tuple[str, str | None]:
@@ -79,10 +83,12 @@ def split_host(host: str) -> tuple[str, str | None]:
         if end == -1:
             return host, None
         rest = host[end + 1 :]
-        return host[1:end], rest[1:] if rest.startswith(":") else None
+        port = rest[1:] if rest.startswith(":") else None
+        return (host[1:end], port) if port is None or _PORT.fullmatch(port) else ("", None)
     name, sep, port = host.rpartition(":")
     if sep and port.isdigit():
-        return name, port
+        # A port the issuer could not be built from (`018080`, `99999`, `0`) names no tenant.
+        return (name, port) if _PORT.fullmatch(port) else ("", None)
     return host, None
 
 

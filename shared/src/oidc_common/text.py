@@ -12,8 +12,9 @@ Default_Ignorable_Code_Point: variation selectors, Hangul fillers, tag character
 surrogates. The sets come from ICU's Unicode data, not a list kept here.
 
 Names that look alike (`looks_like`) are compared by their UTS #39 skeletons (ICU's spoof
-checker), after NFKC, case folding and collapsing white space: `\u0410cme` (a Cyrillic A), `ACME`
-and `Acrne` all look like `Acme`.
+checker), after NFKC, case folding and dropping spaces and punctuation: `\u0410cme` (a Cyrillic
+A), `ACME`, `Ac-me`, `Acrne` and `Acm3` are not it, but `\u0410cme`, `ACME`, `A c m e` and
+`Acrne` all look like `Acme`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import icu
 
 __all__ = ["UNSAFE_TEXT", "is_email_address", "looks_like"]
 
-_UNSAFE_PROPERTIES: Final = "[[:Cc:][:Zl:][:Zp:][:Cf:][:Default_Ignorable_Code_Point:]]"
+# U+2800 (BRAILLE PATTERN BLANK) is a symbol that draws nothing: a name can end in it unseen.
+_UNSAFE_PROPERTIES: Final = "[[:Cc:][:Zl:][:Zp:][:Cf:][:Default_Ignorable_Code_Point:][\\u2800]]"
 
 
 def _character_class(pattern: str) -> str:
@@ -45,8 +47,15 @@ _SPOOF_CHECKER: Final = icu.SpoofChecker()
 
 
 def _skeleton(name: str) -> str:
-    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-    return str(_SPOOF_CHECKER.getSkeleton(0, folded))
+    """The name as a reader sees it: NFKC, without spaces and punctuation (`Demo-tenant`,
+    `DemoTenant` and `Demo tenant.` read as `Demo tenant`), case folded before and after the
+    UTS #39 skeleton (which maps some characters to capitals: `0` to `O`)."""
+    kept = "".join(
+        char
+        for char in unicodedata.normalize("NFKC", name)
+        if unicodedata.category(char)[0] not in "ZP" and not UNSAFE_TEXT.match(char)
+    )
+    return str(_SPOOF_CHECKER.getSkeleton(0, kept.casefold())).casefold()
 
 
 def looks_like(name: str, other: str) -> bool:

@@ -12,6 +12,7 @@ from oidc_common.service import DB, create_service_app
 
 from .authorization.endpoint import authorization_routes
 from .discovery import discovery_routes
+from .grants.client_deletions import client_deletions_context
 from .grants.management_api import grants_routes
 from .interaction.demo_callback import demo_callback_routes
 from .interaction.handlers import interaction_routes
@@ -57,6 +58,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(authorize_resources)
     # After the resources: the back-channel logout deliverer signs with the key store.
     app.cleanup_ctx.append(deliveries_context)
+    # client.deleted: the grants users gave a deleted client, and its refresh tokens, go.
+    app.cleanup_ctx.append(client_deletions_context)
     app.add_routes([*discovery_routes(), *jwks_routes(), *token_routes(), *userinfo_routes()])
     app.add_routes([*revocation_routes(), *introspection_routes()])
     app.add_routes([*authorization_routes(), *interaction_routes(), *demo_callback_routes()])

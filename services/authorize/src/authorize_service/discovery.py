@@ -66,6 +66,9 @@ def provider_metadata(
         # Back-Channel Logout 1.0 §2.1: Logout Tokens carry `sid` (and `sub`).
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        # Front-Channel Logout 1.0 §3: frames get `iss` and `sid`.
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
     if registration_enabled:
         metadata["registration_endpoint"] = f"{issuer}oidc/register"

@@ -154,8 +154,7 @@ def check_state(params: Parameters) -> None:
     """`state` must be 1*VSCHAR (RFC 6749 Appendix A.5): anything else could not come back to
     the client byte for byte (invalid UTF-8 would return as U+FFFD), so the request is refused
     on a page, never answered at the redirect URI with an altered `state`."""
-    state = params.get("state")
-    if state is not None and not _VSCHARS.fullmatch(state):
+    if not all(_VSCHARS.fullmatch(state) for state in params.get_all("state")):
         raise PageError(
             "Invalid request",
             "The state parameter must be printable ASCII (RFC 6749 Appendix A.5), so that it "

@@ -169,5 +169,8 @@ class Grants:
         result = await self._collection.delete_one({"_id": grant.id, "tenant_id": grant.tenant_id})
         return result.deleted_count == 1
 
+    async def delete_client(self, tenant_id: str, client_id: str) -> None:
+        await self._collection.delete_many({"tenant_id": tenant_id, "client_id": client_id})
+
     async def delete_user(self, tenant_id: str, user_id: str) -> None:
         await self._collection.delete_many({"tenant_id": tenant_id, "user_id": user_id})

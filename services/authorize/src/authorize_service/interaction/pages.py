@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jinja2
@@ -36,7 +36,10 @@ STATIC_PREFIX = "/u/assets/"
 
 
 def security_headers(
-    *, leads_to_client: bool = False, script_nonce: str | None = None
+    *,
+    leads_to_client: bool = False,
+    script_nonce: str | None = None,
+    frame_origins: Sequence[str] = (),
 ) -> dict[str, str]:
     """The headers of every page.
 
@@ -45,6 +48,7 @@ def security_headers(
     it would block a native app's `[::1]` or `127.0.0.2` callback (CSP cannot name those
     hosts) and any client whose callback redirects on to another origin. Their forms post only
     to this origin, and autoescaping keeps markup out. Other pages allow `'self'` alone.
+    `frame_origins`: the only origins the page may frame (front-channel logout), else none.
     """
     script = f"'nonce-{script_nonce}'" if script_nonce else "'none'"
     directives = [
@@ -53,6 +57,7 @@ def security_headers(
         "style-src 'self'",
         "img-src 'self' https: data:",
         *([] if leads_to_client else ["form-action 'self'"]),
+        *([f"frame-src {' '.join(frame_origins)}"] if frame_origins else []),
         "frame-ancestors 'none'",
         "base-uri 'none'",
     ]
@@ -90,6 +95,7 @@ async def render(
     status: int = 200,
     leads_to_client: bool = False,
     with_script: bool = False,
+    frame_origins: Sequence[str] = (),
 ) -> web.Response:
     """`template` rendered with `context`, the tenant's branding and a script nonce."""
     nonce = secrets.token_urlsafe(16) if with_script else None
@@ -101,7 +107,9 @@ async def render(
         status=status,
         content_type="text/html",
         charset="utf-8",
-        headers=security_headers(leads_to_client=leads_to_client, script_nonce=nonce),
+        headers=security_headers(
+            leads_to_client=leads_to_client, script_nonce=nonce, frame_origins=frame_origins
+        ),
     )
 
 

@@ -189,11 +189,14 @@ class Sessions(RedisStore):
         if _LOGIN_SESSION in request:
             request[_LOGIN_SESSION] = updated
 
-    async def end(self, request: web.Request, response: web.StreamResponse) -> LoginSession | None:
-        """End the session the request's cookie names (returned, if it was live) and clear the
-        cookie."""
+    def forget(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Clear the session cookie on `response`."""
         origin = request[ORIGIN]
         response.del_cookie(session_cookie(origin), path="/", secure=origin.scheme == "https")
+
+    async def end(self, request: web.Request) -> LoginSession | None:
+        """End the session the request's cookie names; it is returned if it was live (`forget`
+        clears the cookie)."""
         session_id = self._cookie_value(request)
         if session_id is None:
             return None

@@ -32,6 +32,7 @@ from ..interaction.pages import error_page, render
 from ..interaction.session_lifetimes import session_lifetimes
 from ..registered_clients import RegisteredClient, find_live_client
 from ..resources import PENDING_LOGOUTS, SESSIONS
+from .frontchannel import frontchannel_frames, origin_of
 from .hints import IdTokenHint, InvalidHint, verify_hint
 from .notices import session_ended
 from .pending import PendingLogout
@@ -94,16 +95,24 @@ async def _hint(request: web.Request, token: str | None) -> IdTokenHint | None:
 async def _finish(
     request: web.Request, redirect_uri: str | None, state: str | None
 ) -> web.StreamResponse:
-    """End the browser's session, tell its clients, then redirect or show the page."""
-    if redirect_uri is not None:
-        response: web.StreamResponse = web.Response(
-            status=303, headers={"Location": _with_state(redirect_uri, state), **NO_STORE}
-        )
-    else:
-        response = await render(request, "logged_out.html", {})
-    ended = await request.app[SESSIONS].end(request, response)
+    """End the browser's session, tell its clients (back-channel, then the front channel's
+    frames on the page), then redirect or show the logged-out page. With frames to show, the
+    page goes on to the `post_logout_redirect_uri` by itself a moment later."""
+    sessions = request.app[SESSIONS]
+    ended = await sessions.end(request)
+    frames: list[str] = []
     if ended is not None:
         await session_ended(request, ended)
+        frames = await frontchannel_frames(request, ended, request[ORIGIN].issuer)
+    target = _with_state(redirect_uri, state) if redirect_uri is not None else None
+    response: web.StreamResponse
+    if target is not None and not frames:
+        response = web.Response(status=303, headers={"Location": target, **NO_STORE})
+    else:
+        context = {"frontchannel_frames": frames, "continue_to": target}
+        origins = sorted({origin_of(frame) for frame in frames})
+        response = await render(request, "logged_out.html", context, frame_origins=origins)
+    sessions.forget(request, response)
     return response
 
 
