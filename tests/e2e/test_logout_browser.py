@@ -11,26 +11,23 @@ serious or critical violation.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import jwt
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page
 
 from tests.support.accessibility import accessibility_violations
+from tests.support.backchannel import LogoutReceiver as Receiver
 from tests.support.backing import BackingServices
 from tests.support.browser import (
     Callback,
     check_page_headers,
     landed_at,
     screenshot,
-    serve,
     sign_in,
 )
 from tests.support.gateway import Edge, SignInTenant, pkce_pair
@@ -38,21 +35,6 @@ from tests.support.signin import code_form
 from tests.support.stack import gateway_stack
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
-
-
-@dataclass
-class Receiver:
-    tokens: list[str] = field(default_factory=list)
-    url: str = ""
-
-    def app(self) -> web.Application:
-        async def receive(request: web.Request) -> web.Response:
-            self.tokens.append(str((await request.post())["logout_token"]))
-            return web.Response(status=200)
-
-        app = web.Application()
-        app.router.add_post("/backchannel", receive)
-        return app
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +57,9 @@ async def logout_edge(logout_stack: tuple[int, dict[str, str], str]) -> AsyncIte
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     found = Receiver()
-    async with serve(found.app()) as port:
-        found.url = f"http://127.0.0.1:{port}/backchannel"
-        yield found
+    await found.start()
+    yield found
+    await found.stop()
 
 
 @pytest.fixture
@@ -188,9 +170,7 @@ async def test_logout_ends_the_session_everywhere_and_tells_each_client(
         assert (await landed_at(page, loopback_callback))["error"] == "login_required"
 
     # One valid Logout Token per client, against the JWKS.
-    async with asyncio.timeout(15):
-        while len(receiver.tokens) < 2:  # noqa: ASYNC110 - filled by the receiving server
-            await asyncio.sleep(0.1)
+    await receiver.wait_for(2, seconds=15)
     sid = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
     jwks = await edge.jwks()
     audiences = set()

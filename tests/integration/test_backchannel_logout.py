@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 import pytest
-from aiohttp import web
 
 from authorize_service.app import create_app
 from oidc_common.config import Settings
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv
+from tests.support.backchannel import LogoutReceiver as Receiver
 from tests.support.services import serve, with_overrides
 from tests.support.signin import (
     Browser,
@@ -39,44 +38,9 @@ EMAIL = "ada@example.com"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
-@dataclass
-class Receiver:
-    """A client's back-channel logout endpoint on loopback; `status` is what it answers."""
-
-    port: int
-    status: int = 200
-    tokens: list[str] = field(default_factory=list)
-    runner: web.AppRunner | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}/backchannel"
-
-    async def start(self) -> None:
-        async def receive(request: web.Request) -> web.Response:
-            form = await request.post()
-            self.tokens.append(str(form["logout_token"]))
-            return web.Response(status=self.status)
-
-        app = web.Application()
-        app.router.add_post("/backchannel", receive)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-
-    async def wait_for(self, count: int, seconds: float = 10.0) -> None:
-        async with asyncio.timeout(seconds):
-            while len(self.tokens) < count:  # noqa: ASYNC110 - filled by the receiving server
-                await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver(free_port())
+    found = Receiver()
     await found.start()
     yield found
     await found.stop()
@@ -145,8 +109,8 @@ async def test_each_client_of_the_session_gets_one_logout_token(
         env = AuthorizeEnv(http, http.server.app, settings, tenant)  # type: ignore[arg-type]
         await add_user(env, EMAIL)
         browser = Browser(http, DOMAIN)
-        one = await add_client(env, backchannel_logout_uri=receiver.uri)
-        two = await add_client(env, backchannel_logout_uri=receiver.uri + "?client=2")
+        one = await add_client(env, backchannel_logout_uri=receiver.url)
+        two = await add_client(env, backchannel_logout_uri=receiver.url + "?client=2")
         silent = await add_client(env)  # no back-channel URI: nothing to send
         id_token = await _signed_in(env, browser, one)
         await _signed_in(env, browser, two)
@@ -175,7 +139,7 @@ async def test_a_failing_receiver_is_retried_until_it_answers(
         env = AuthorizeEnv(http, http.server.app, settings, tenant)  # type: ignore[arg-type]
         await add_user(env, EMAIL)
         browser = Browser(http, DOMAIN)
-        client = await add_client(env, backchannel_logout_uri=receiver.uri)
+        client = await add_client(env, backchannel_logout_uri=receiver.url)
         await _logout(browser, await _signed_in(env, browser, client))
         await receiver.wait_for(1)
         receiver.status = 200
@@ -193,7 +157,7 @@ async def test_private_addresses_are_refused_unless_allowed(
         env = AuthorizeEnv(http, http.server.app, settings, tenant)  # type: ignore[arg-type]
         await add_user(env, EMAIL)
         browser = Browser(http, DOMAIN)
-        client = await add_client(env, backchannel_logout_uri=receiver.uri)
+        client = await add_client(env, backchannel_logout_uri=receiver.url)
         await _logout(browser, await _signed_in(env, browser, client))
         async with asyncio.timeout(10):
             while True:
@@ -213,12 +177,12 @@ async def test_delivery_survives_a_broker_outage_and_a_restart(
     base = _allowing_loopback(settings_for("authorize"))
     no_broker = with_overrides(base, rabbitmq_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/")
     tenant = await bootstrap_tenant(base, DOMAIN)
-    receiver = Receiver(free_port())  # not started: deliveries fail for now
+    receiver = Receiver()  # not started: deliveries fail for now
     async with serve(create_app(no_broker)) as http:
         env = AuthorizeEnv(http, http.server.app, no_broker, tenant)  # type: ignore[arg-type]
         await add_user(env, EMAIL)
         browser = Browser(http, DOMAIN)
-        client = await add_client(env, backchannel_logout_uri=receiver.uri)
+        client = await add_client(env, backchannel_logout_uri=receiver.url)
         await _logout(browser, await _signed_in(env, browser, client))
         [doc] = await env.db[Collections.LOGOUT_DELIVERIES].find({}).to_list()
         assert doc["delivered_at"] is None
