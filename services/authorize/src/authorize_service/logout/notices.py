@@ -21,6 +21,7 @@ async def session_ended(request: web.Request, session: LoginSession) -> None:
     deliveries = request.app[LOGOUT_DELIVERIES]
     recorded = await deliveries.record(session, request[ORIGIN].issuer)
     log.info("session ended", extra={"clients": len(session.clients), "deliveries": recorded})
+    # Every ending is announced (DESIGN.md: `session.ended`), whoever else may listen.
+    await announce(request.app, session)
     if recorded:
-        await announce(request.app, session)
         deliveries.wake()
