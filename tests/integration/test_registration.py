@@ -272,3 +272,26 @@ async def test_registration_while_the_flag_flips_is_consistent(dcr_open: Dcr) ->
         else:
             assert body["error"] == "access_denied"
     assert {status for status, _ in results} == {201, 403}
+
+
+async def test_a_private_key_jwt_client_gets_no_secret(shared_open_dcr: Dcr) -> None:
+    """Issue 23: a private_key_jwt client authenticates with its registered keys, never a
+    secret, so none is issued."""
+    jwk = {
+        "kty": "RSA",
+        "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1Wl" * 2,
+        "e": "AQAB",
+        "kid": "k1",
+    }
+    status, body, _ = await shared_open_dcr.register(
+        {
+            "redirect_uris": ["https://app.example.com/callback"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "PS256",
+            "jwks": {"keys": [jwk]},
+        }
+    )
+    assert status == 201, body
+    assert body["token_endpoint_auth_method"] == "private_key_jwt"
+    assert body["token_endpoint_auth_signing_alg"] == "PS256"
+    assert "client_secret" not in body and "client_secret_expires_at" not in body

@@ -151,7 +151,7 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
         "auth method unknown",
         {
             "dynamic_client_registration": {
-                "allowed_token_endpoint_auth_methods": ["private_key_jwt"]
+                "allowed_token_endpoint_auth_methods": ["client_secret_jwt"]
             }
         },
         "dynamic_client_registration.allowed_token_endpoint_auth_methods[0]",

@@ -425,7 +425,10 @@ def test_policy_uri_length_limit() -> None:
 
 
 def test_constants() -> None:
-    assert frozenset({"none", "client_secret_post", "client_secret_basic"}) == AUTH_METHODS
+    assert (
+        frozenset({"none", "client_secret_post", "client_secret_basic", "private_key_jwt"})
+        == AUTH_METHODS
+    )
     assert {"authorization_code", "implicit", "refresh_token", "client_credentials"} == GRANT_TYPES
     assert {"code", "token", "id_token", "id_token token"} == RESPONSE_TYPES
 

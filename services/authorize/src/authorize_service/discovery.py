@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oidc_common.client_metadata import TOKEN_ENDPOINT_AUTH_METHODS
+from oidc_common.client_metadata import CLIENT_ASSERTION_ALGS, TOKEN_ENDPOINT_AUTH_METHODS
 from oidc_common.errors import json_response
 from oidc_common.registration_policy import RegistrationPolicy
 from oidc_common.settings_cache import SettingsSnapshot, SettingsUnavailable
@@ -88,6 +88,8 @@ def provider_metadata(
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [SIGNING_ALG],
             "token_endpoint_auth_methods_supported": sorted(TOKEN_ENDPOINT_AUTH_METHODS),
+            # OIDC Discovery §3 / RFC 8414 §2: the algorithms of private_key_jwt assertions.
+            "token_endpoint_auth_signing_alg_values_supported": sorted(CLIENT_ASSERTION_ALGS),
             "revocation_endpoint_auth_methods_supported": sorted(TOKEN_ENDPOINT_AUTH_METHODS),
             "introspection_endpoint_auth_methods_supported": sorted(
                 TOKEN_ENDPOINT_AUTH_METHODS - {"none"}

@@ -20,20 +20,30 @@ from .schema import (
     is_client_metadata_member,
     validate_client_metadata,
 )
-from .types import GRANT_TYPES, RESPONSE_TYPES, TOKEN_ENDPOINT_AUTH_METHODS
+from .types import (
+    CLIENT_ASSERTION_ALGS,
+    GRANT_TYPES,
+    PRIVATE_KEY_JWT,
+    RESPONSE_TYPES,
+    TOKEN_ENDPOINT_AUTH_METHODS,
+    uses_client_secret,
+)
 
 __all__ = [
+    "CLIENT_ASSERTION_ALGS",
     "CLIENT_METADATA_FIELDS",
     "DEFAULT_POLICY",
     "GRANT_TYPES",
     "INVALID_CLIENT_METADATA",
     "INVALID_REDIRECT_URI",
     "LOCALIZABLE_FIELDS",
+    "PRIVATE_KEY_JWT",
     "RESPONSE_TYPES",
     "SCHEMA",
     "TOKEN_ENDPOINT_AUTH_METHODS",
     "ClientMetadataError",
     "MetadataPolicy",
     "is_client_metadata_member",
+    "uses_client_secret",
     "validate_client_metadata",
 ]

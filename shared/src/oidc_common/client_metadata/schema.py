@@ -199,6 +199,20 @@ def _one_jwk_source(ctx: Context) -> None:
         fail("jwks", "jwks and jwks_uri must not both be present (RFC 7591 §2)", "jwks")
 
 
+def _keys_for_assertions(ctx: Context) -> None:
+    """OIDC Core §9: a private_key_jwt client's keys are registered with it (`jwks`; this
+    server does not fetch `jwks_uri` for client assertions yet)."""
+    if ctx.metadata.get("token_endpoint_auth_method") != types.PRIVATE_KEY_JWT:
+        return
+    if ctx.metadata.get("jwks") is None:
+        fail("jwks", "is required with token_endpoint_auth_method private_key_jwt", "jwks")
+
+
+def _assertion_alg(value: object, key: str, ctx: Context) -> str:
+    allowed = types.CLIENT_ASSERTION_ALGS
+    return values.one_of(value, key, allowed, f"must be one of: {values.listing(allowed)}")
+
+
 def _link_types(ctx: Context) -> None:
     types.link_grant_and_response_types(ctx.metadata)
 
@@ -293,6 +307,8 @@ SCHEMA: Final[tuple[Member | Rule, ...]] = (
     Member("contacts", "array of email addresses", _RFC7591, _contacts),
     Member("jwks", "JWK Set", _RFC7591, _jwks),
     Member("jwks_uri", _URL, _RFC7591, _jwks_uri),
+    Member("token_endpoint_auth_signing_alg", "string", _DCR, _assertion_alg),
+    Rule("private_key_jwt needs registered keys", "OIDC Core 1.0 §9", _keys_for_assertions),
     Member("default_max_age", "integer (seconds)", _DCR, _default_max_age),
     Member("software_id", "string", _RFC7591, _text(MAX_SOFTWARE_FIELD)),
     Member("software_version", "string", _RFC7591, _text(MAX_SOFTWARE_FIELD)),

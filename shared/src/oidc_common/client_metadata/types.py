@@ -14,7 +14,10 @@ from .values import dedupe, listing, show, string_list
 
 __all__ = [
     "APPLICATION_TYPES",
+    "CLIENT_ASSERTION_ALGS",
+    "CLIENT_SECRET_METHODS",
     "GRANT_TYPES",
+    "PRIVATE_KEY_JWT",
     "RESPONSE_TYPES",
     "TOKEN_ENDPOINT_AUTH_METHODS",
     "auth_method",
@@ -22,11 +25,20 @@ __all__ = [
     "grant_types",
     "link_grant_and_response_types",
     "response_types",
+    "uses_client_secret",
 ]
 
 TOKEN_ENDPOINT_AUTH_METHODS: Final[frozenset[str]] = frozenset(
-    {"none", "client_secret_post", "client_secret_basic"}
+    {"none", "client_secret_post", "client_secret_basic", "private_key_jwt"}
 )
+# The methods that authenticate with a client secret: only their clients are issued one.
+# (`client_secret_jwt` is not offered: secrets are stored hashed, so no HMAC can be checked.)
+CLIENT_SECRET_METHODS: Final[frozenset[str]] = frozenset(
+    {"client_secret_post", "client_secret_basic"}
+)
+PRIVATE_KEY_JWT: Final = "private_key_jwt"
+# RFC 7523 client assertions: asymmetric signatures only (OIDC Core §9 private_key_jwt).
+CLIENT_ASSERTION_ALGS: Final[frozenset[str]] = frozenset({"RS256", "PS256", "ES256"})
 GRANT_TYPES: Final[frozenset[str]] = frozenset(
     {"authorization_code", "implicit", "refresh_token", "client_credentials"}
 )
@@ -36,6 +48,11 @@ APPLICATION_TYPES: Final[frozenset[str]] = frozenset({"web", "native"})
 DEFAULT_AUTH_METHOD: Final = "client_secret_post"  # RFC 7591 §2
 # Response types of the implicit grant, in the order they are derived (RFC 7591 §2.1).
 IMPLICIT_RESPONSE_TYPES: Final = ("token", "id_token", "id_token token")
+
+
+def uses_client_secret(method: object) -> bool:
+    """Whether a client with token_endpoint_auth_method `method` is issued a client secret."""
+    return method in CLIENT_SECRET_METHODS
 
 
 def application_type(value: object) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
 
+from oidc_common.client_metadata import PRIVATE_KEY_JWT
 from oidc_common.credentials import hash_secret, verify_secret
 from oidc_common.errors import OAuthError
 from oidc_common.mongo import Collections, Document
@@ -30,12 +31,15 @@ from oidc_common.tenancy import ORIGIN, TENANT
 from ..client_id_metadata.errors import MetadataDocumentError
 from ..client_id_metadata.resolver import metadata_document_client
 from ..registered_clients import record_client_use
+from ..resources import USED_ASSERTIONS
+from .client_assertions import JWT_BEARER, assertion_client_id, verify_client_assertion
 from .request import TokenRequest
 
 # token_endpoint_auth_method values (RFC 7591 §2).
 BASIC_METHOD = "client_secret_basic"
 POST_METHOD = "client_secret_post"
 NONE_METHOD = "none"
+JWT_METHOD = PRIVATE_KEY_JWT  # RFC 7523, OIDC Core §9
 
 # RFC 6749 Appendix A.1: client_id = *VSCHAR. Anything else cannot name a client.
 _VSCHARS = re.compile(r"^[\x20-\x7e]{1,256}$")
@@ -49,7 +53,8 @@ class PresentedCredentials:
 
     client_id: str
     client_secret: str | None
-    method: str  # client_secret_basic, client_secret_post or none
+    method: str  # client_secret_basic, client_secret_post, none or private_key_jwt
+    assertion: str | None = None  # private_key_jwt's client_assertion
 
     @property
     def used_basic(self) -> bool:
@@ -115,6 +120,9 @@ def presented_credentials(
 ) -> PresentedCredentials:
     body_id = params.get("client_id")
     body_secret = params.get("client_secret")
+    assertion_type, assertion = params.get("client_assertion_type"), params.get("client_assertion")
+    if assertion_type is not None or assertion is not None:
+        return _presented_assertion(authorization, body_id, body_secret, assertion_type, assertion)
     if authorization is not None:
         # RFC 6749 §2.3: a client MUST NOT use more than one authentication method.
         if body_secret is not None:
@@ -138,6 +146,30 @@ def presented_credentials(
             "Client authentication failed", realm=realm if credentials.used_basic else None
         )
     return credentials
+
+
+def _presented_assertion(
+    authorization: str | None,
+    body_id: str | None,
+    body_secret: str | None,
+    assertion_type: str | None,
+    assertion: str | None,
+) -> PresentedCredentials:
+    """RFC 7523 §2.2: a JWT assertion, and no other method alongside it (RFC 6749 §2.3)."""
+    if authorization is not None or body_secret is not None:
+        raise OAuthError(
+            "invalid_request", "Use one client authentication method, not a secret and a JWT"
+        )
+    if assertion_type != JWT_BEARER:
+        raise OAuthError("invalid_request", f"client_assertion_type must be {JWT_BEARER}")
+    if assertion is None:
+        raise OAuthError("invalid_request", "Missing required parameter: client_assertion")
+    client_id = assertion_client_id(assertion)
+    if body_id is not None and body_id != client_id:
+        raise OAuthError("invalid_request", "client_id differs from the client_assertion's iss")
+    if not _VSCHARS.match(client_id):
+        raise invalid_client("Client authentication failed", realm=None)
+    return PresentedCredentials(client_id, None, JWT_METHOD, assertion)
 
 
 async def authenticate_client(
@@ -231,10 +263,40 @@ async def document_client(
     return AuthenticatedClient(client.client_id, presented.method, document)
 
 
+async def authenticate_by_assertion(
+    request: web.Request, presented: PresentedCredentials
+) -> AuthenticatedClient:
+    """A client that registered private_key_jwt, proven by its signed assertion."""
+    document = await request.app[DB][Collections.CLIENTS].find_one(
+        {"_id": presented.client_id, "tenant_id": request[TENANT].id}
+    )
+    if document is None or presented.assertion is None:
+        raise invalid_client("Client authentication failed", realm=None)
+    if document.get("reaped_at") is not None:
+        raise invalid_client(REAPED, realm=None)
+    registered = document.get("token_endpoint_auth_method")
+    if registered != JWT_METHOD:
+        raise invalid_client(
+            f"This client registered token_endpoint_auth_method {registered}", realm=None
+        )
+    issuer = request[ORIGIN].issuer
+    audiences = {issuer, f"{issuer}oauth/token", f"{issuer}{request.path.lstrip('/')}"}
+    await verify_client_assertion(
+        presented.assertion,
+        presented.client_id,
+        document.get("metadata") or {},
+        audiences,
+        request.app[USED_ASSERTIONS],
+    )
+    return AuthenticatedClient(presented.client_id, JWT_METHOD, document)
+
+
 async def authenticate(request: web.Request, params: TokenRequest) -> AuthenticatedClient:
     """The client of a token request, authenticated within the request's tenant."""
     realm = request[ORIGIN].issuer
     presented = presented_credentials(request.headers.get("Authorization"), params, realm)
+    if presented.method == JWT_METHOD:
+        return await authenticate_by_assertion(request, presented)
 
     async def by_document() -> AuthenticatedClient | None:
         return await document_client(request, presented, realm)

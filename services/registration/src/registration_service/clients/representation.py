@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from oidc_common.client_metadata import uses_client_secret
 from oidc_common.mongo import Document
 from oidc_common.tenancy import Origin
 
@@ -23,7 +24,7 @@ def client_information(
     """Every registered value including defaults; secrets only when just issued."""
     body: dict[str, Any] = {"client_id": doc["_id"], **doc["metadata"]}
     body["client_id_issued_at"] = doc["client_id_issued_at"]
-    if doc["metadata"].get("token_endpoint_auth_method") != "none":
+    if uses_client_secret(doc["metadata"].get("token_endpoint_auth_method")):
         if client_secret is not None:
             body["client_secret"] = client_secret
         body["client_secret_expires_at"] = 0  # never expires (Auth0: always 0)

@@ -14,6 +14,7 @@ from aiohttp import web
 from oidc_common.client_metadata import (
     ClientMetadataError,
     is_client_metadata_member,
+    uses_client_secret,
     validate_client_metadata,
 )
 from oidc_common.errors import ManagementApiError, json_response
@@ -97,16 +98,17 @@ async def patch_client(request: web.Request) -> web.Response:
             metadata = validate_client_metadata(merged)
         except ClientMetadataError as exc:
             raise management_metadata_error(exc) from exc
-        was_public = current.get("token_endpoint_auth_method") == "none"
-        now_public = metadata["token_endpoint_auth_method"] == "none"
-        if was_public and not now_public:
+        had_secret = uses_client_secret(current.get("token_endpoint_auth_method"))
+        needs_secret = uses_client_secret(metadata["token_endpoint_auth_method"])
+        if needs_secret and not had_secret:
             # This API cannot hand out a secret; the client can, through RFC 7592 PUT.
             raise invalid_body(
-                "Payload validation error: a public client cannot be made confidential here; "
-                "the client may do it with its registration access token (RFC 7592)"
+                "Payload validation error: a client without a secret cannot be moved to a "
+                "secret method here; the client may do it with its registration access token "
+                "(RFC 7592)"
             )
-        if now_public:
-            extra["client_secret_hash"] = None  # a public client has no secret to keep
+        if not needs_secret:
+            extra["client_secret_hash"] = None  # none or private_key_jwt: no secret to keep
     clients = request.app[CLIENTS]
     if metadata is not None:
         updated = await clients.replace_metadata(doc["tenant_id"], doc["_id"], metadata, extra)

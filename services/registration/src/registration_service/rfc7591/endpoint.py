@@ -20,7 +20,11 @@ from typing import Any
 from aiohttp import web
 
 from oidc_common.address_buckets import client_key
-from oidc_common.client_metadata import ClientMetadataError, validate_client_metadata
+from oidc_common.client_metadata import (
+    ClientMetadataError,
+    uses_client_secret,
+    validate_client_metadata,
+)
 from oidc_common.credentials import hash_secret, new_client_id, new_secret
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_REGISTERED
@@ -173,7 +177,8 @@ async def create_client(
 ) -> tuple[dict[str, Any], int]:
     tenant_id = request[TENANT].id
     client_id = registered.event.client_id
-    secret = None if metadata["token_endpoint_auth_method"] == "none" else new_secret()
+    method = metadata["token_endpoint_auth_method"]
+    secret = new_secret() if uses_client_secret(method) else None
     access_token = new_secret()
     now = dt.datetime.now(dt.UTC)
     doc = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from oidc_common.client_metadata import ClientMetadataError
+from oidc_common.client_metadata import ClientMetadataError, uses_client_secret
 from oidc_common.credentials import hash_secret, new_secret, verify_secret
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 from oidc_common.events import CLIENT_DELETED, CLIENT_UPDATED
@@ -108,10 +108,10 @@ async def _update_locked(
 
     extra: dict[str, object] = {}
     new_client_secret: str | None = None
-    if metadata["token_endpoint_auth_method"] == "none":
-        extra["client_secret_hash"] = None
+    if not uses_client_secret(metadata["token_endpoint_auth_method"]):
+        extra["client_secret_hash"] = None  # none or private_key_jwt: no secret to keep
     elif not doc.get("client_secret_hash"):
-        # A public client becoming confidential needs its first secret.
+        # A client coming to a secret method needs its first secret.
         new_client_secret = new_secret()
         extra["client_secret_hash"] = hash_secret(new_client_secret)
     # RFC 7592 §2.2: the server may rotate the registration access token; we always do.
