@@ -58,7 +58,6 @@ ROUTES: tuple[Route, ...] = (
 # 502: no replica could be reached; 504: one was reached but did not answer in time.
 ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
     "oauth": {
-        400: {"error": "invalid_request", "error_description": "The request could not be read"},
         405: {"error": "invalid_request", "error_description": "Method not allowed"},
         413: {"error": "invalid_request", "error_description": "Request body too large"},
         415: {
@@ -77,12 +76,6 @@ ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
         505: {"error": "invalid_request", "error_description": "HTTP version not supported"},
     },
     "management": {
-        400: {
-            "statusCode": 400,
-            "error": "Bad Request",
-            "message": "The request could not be read",
-            "errorCode": "invalid_request",
-        },
         405: {
             "statusCode": 405,
             "error": "Method Not Allowed",
@@ -128,9 +121,9 @@ ERROR_BODIES: Mapping[str, Mapping[int, dict[str, object]]] = {
     },
 }
 NOT_FOUND = {"error": "not_found", "error_description": "No such endpoint"}
-# nginx's own codes answered as another status with that status's body (none yet). 414 and 494
-# (a request line or header too large) are left to nginx: the request is not parsed far enough
-# to be redirected to a named location (it answers 500 then).
+# nginx's own codes answered as another status with that status's body (none yet). 400, 414
+# and 494 (an unreadable request line, a URI or header too large) are left to nginx: such a
+# request cannot be redirected to a named location (nginx answers 500 then).
 ERROR_ALIASES: Mapping[int, int] = {}
 # Headers on every answer the gateway writes itself (its error bodies and 404): never cached
 # (DESIGN.md "Error bodies"), and the 415 says which coding a body may have (RFC 9110 §12.5.3).

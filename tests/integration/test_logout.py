@@ -257,3 +257,28 @@ async def test_front_channel_logout_frames_each_client(env: AuthorizeEnv, browse
     assert "frame-src https://app.example.com" in policy and "frame-ancestors 'none'" in policy
     assert f'content="3;url={BYE}?state=s2"' in page and f'href="{BYE}?state=s2"' in page
     assert (await _silent(browser, client)).params["error"] == "login_required"
+
+
+async def test_a_consent_page_left_open_grants_nothing_after_logout(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    """A second review: a consent page opened before logout once still issued a code after
+    it (on a shared computer, the next person would get the previous user's tokens)."""
+    first = await add_client(env)
+    second = await add_client(env)
+    tokens = await _sign_in(env, browser, first)
+    _, challenge = pkce_pair()
+    consent = await browser.authorize(
+        client_id=second["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        scope="openid",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    assert consent.page is not None and "Authorize application" in consent.page
+    response, _ = await _logout(browser, id_token_hint=tokens["id_token"])
+    assert response.status == 200
+    allowed = await browser.submit(consent, action="allow")
+    assert allowed.url is None and allowed.status == 400, allowed
+    assert allowed.page is not None and "Sign-in expired" in allowed.page

@@ -195,10 +195,19 @@ async def _scope_lines(
     return lines, (api.name or api.identifier) if api is not None else areq.audience
 
 
+async def _signed_in_as(request: web.Request, interaction: Interaction) -> None:
+    """Consent belongs to a live session of the user who signed in: after a logout (or in a
+    browser whose session ended) a consent page left open grants nothing."""
+    session = await request.app[SESSIONS].current(
+        request, request[TENANT].id, await session_lifetimes(request)
+    )
+    if interaction.user_id is None or session is None or session.user_id != interaction.user_id:
+        raise EXPIRED
+
+
 async def show_consent(request: web.Request) -> web.Response:
     interaction = await _interaction(request, request.query.get("state"))
-    if interaction.user_id is None:
-        raise EXPIRED
+    await _signed_in_as(request, interaction)
     areq = interaction.request
     client = await _client(request, areq)
     user = await request.app[USERS].get(request[TENANT].id, interaction.user_id)
@@ -230,6 +239,7 @@ async def submit_consent(request: web.Request) -> web.Response:
     areq = interaction.request
     if interaction.user_id is None or interaction.auth_time is None:
         raise EXPIRED
+    await _signed_in_as(request, interaction)
     client = await _client(request, areq)
     if not await request.app[INTERACTIONS].finish(interaction):
         raise EXPIRED  # submitted twice
