@@ -195,22 +195,23 @@ async def _scope_lines(
     return lines, (api.name or api.identifier) if api is not None else areq.audience
 
 
-async def _signed_in_as(request: web.Request, interaction: Interaction) -> None:
-    """Consent belongs to a live session of the user who signed in: after a logout (or in a
-    browser whose session ended) a consent page left open grants nothing."""
+async def _signed_in_as(request: web.Request, interaction: Interaction) -> str:
+    """The interaction's user, whose live session this browser must still hold: after a
+    logout (or once the session ended) a consent page left open grants nothing."""
     session = await request.app[SESSIONS].current(
         request, request[TENANT].id, await session_lifetimes(request)
     )
     if interaction.user_id is None or session is None or session.user_id != interaction.user_id:
         raise EXPIRED
+    return interaction.user_id
 
 
 async def show_consent(request: web.Request) -> web.Response:
     interaction = await _interaction(request, request.query.get("state"))
-    await _signed_in_as(request, interaction)
+    user_id = await _signed_in_as(request, interaction)
     areq = interaction.request
     client = await _client(request, areq)
-    user = await request.app[USERS].get(request[TENANT].id, interaction.user_id)
+    user = await request.app[USERS].get(request[TENANT].id, user_id)
     if user is None:
         raise EXPIRED
     scopes, api_name = await _scope_lines(request, areq)
