@@ -282,3 +282,24 @@ async def test_a_consent_page_left_open_grants_nothing_after_logout(
     allowed = await browser.submit(consent, action="allow")
     assert allowed.url is None and allowed.status == 400, allowed
     assert allowed.page is not None and "Sign-in expired" in allowed.page
+
+
+async def test_a_cross_site_post_without_the_cookie_still_ends_the_hinted_session(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    """A second review: a cross-site POST carries no SameSite=Lax cookie; the RP was sent
+    back as if signed out while the session lived on. The hint's sid ends it."""
+    client = await add_client(env, post_logout_redirect_uris=[BYE])
+    tokens = await _sign_in(env, browser, client)
+    jar = env.http.session.cookie_jar
+    [cookie] = [c for c in jar if c.key == "oidc_session"]
+    jar.clear()  # the POST arrives without the session cookie
+    response = await env.http.post(
+        "/oidc/logout",
+        data={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": BYE, "state": "x"},
+        headers={"Host": DOMAIN},
+        allow_redirects=False,
+    )
+    assert response.status == 303 and response.headers["Location"] == f"{BYE}?state=x"
+    jar.update_cookies({"oidc_session": cookie.value}, env.http.make_url("/"))
+    assert (await _silent(browser, client)).params["error"] == "login_required"

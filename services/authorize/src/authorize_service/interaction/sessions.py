@@ -110,6 +110,11 @@ class Sessions(RedisStore):
     def _key(self, session_id: str) -> str:
         return self.key(hashlib.sha256(session_id.encode()).hexdigest())
 
+    def _sid_key(self, tenant_id: str, sid: str) -> str:
+        # sid -> the session's key: a logout that arrives without the cookie (a cross-site
+        # POST carries no SameSite=Lax cookie) still ends the session its ID token names.
+        return self.key("sid", tenant_id, sid)
+
     def _cookie_value(self, request: web.Request) -> str | None:
         return our_cookie(request, session_cookie(request[ORIGIN]))
 
@@ -138,7 +143,11 @@ class Sessions(RedisStore):
             return None
         if now > session.last_seen:
             touched = LoginSession(**{**session.__dict__, "last_seen": now})
-            await self._redis.set(key, touched.document(), ex=min(limits.idle, ends - now))
+            ttl = min(limits.idle, ends - now)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(key, touched.document(), ex=ttl)
+            pipe.set(self._sid_key(session.tenant_id, session.sid), key, ex=ttl)
+            await pipe.execute()
             session = touched
         return session
 
@@ -152,7 +161,11 @@ class Sessions(RedisStore):
             await self._redis.delete(self._key(old))
         session_id = secrets.token_urlsafe(32)
         ttl = min(lifetimes.idle, lifetimes.absolute)
-        await self._redis.set(self._key(session_id), session.document(), ex=ttl)
+        key = self._key(session_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(key, session.document(), ex=ttl)
+        pipe.set(self._sid_key(session.tenant_id, session.sid), key, ex=ttl)
+        await pipe.execute()
         request[_LOGIN_SESSION] = session
         request[_SESSION_ID] = session_id
 
@@ -200,6 +213,22 @@ class Sessions(RedisStore):
         session_id = self._cookie_value(request)
         if session_id is None:
             return None
-        key = self._key(session_id)
-        raw = await self._redis.getdel(key)
-        return LoginSession.parse(raw) if raw is not None else None
+        raw = await self._redis.getdel(self._key(session_id))
+        if raw is None:
+            return None
+        session = LoginSession.parse(raw)
+        await self._redis.delete(self._sid_key(session.tenant_id, session.sid))
+        return session
+
+    async def end_sid(self, tenant_id: str, sid: str, user_id: str) -> LoginSession | None:
+        """End the session `sid` of `user_id` (named by a verified ID token), whichever
+        browser holds it; the session, if it was live."""
+        key = await self._redis.get(self._sid_key(tenant_id, sid))
+        if key is None:
+            return None
+        raw = await self._redis.get(key)
+        session = LoginSession.parse(raw) if raw is not None else None
+        if session is None or session.sid != sid or session.user_id != user_id:
+            return None
+        await self._redis.delete(key, self._sid_key(tenant_id, sid))
+        return session

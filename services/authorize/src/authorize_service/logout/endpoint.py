@@ -93,13 +93,19 @@ async def _hint(request: web.Request, token: str | None) -> IdTokenHint | None:
 
 
 async def _finish(
-    request: web.Request, redirect_uri: str | None, state: str | None
+    request: web.Request,
+    redirect_uri: str | None,
+    state: str | None,
+    hint: IdTokenHint | None = None,
 ) -> web.StreamResponse:
     """End the browser's session, tell its clients (back-channel, then the front channel's
     frames on the page), then redirect or show the logged-out page. With frames to show, the
     page goes on to the `post_logout_redirect_uri` by itself a moment later."""
     sessions = request.app[SESSIONS]
     ended = await sessions.end(request)
+    if ended is None and hint is not None and hint.sid is not None:
+        # No cookie came (a cross-site POST): the hint's session ends all the same.
+        ended = await sessions.end_sid(request[TENANT].id, hint.sid, hint.subject)
     frames: list[str] = []
     if ended is not None:
         await session_ended(request, ended)
@@ -136,14 +142,14 @@ async def _logout_request(request: web.Request, legacy: bool) -> web.StreamRespo
         redirect = _registered_logout_uri(await _client(request, client_id), redirect)
     sessions = request.app[SESSIONS]
     session = await sessions.current(request, request[TENANT].id, await session_lifetimes(request))
-    if session is None:  # no one is signed in here: nothing to end or confirm
-        return await _finish(request, redirect, state)
+    if session is None:  # no session cookie: only the hint's session, if any, can end
+        return await _finish(request, redirect, state, hint)
     if (
         hint is not None
         and hint.subject == session.user_id
         and (hint.sid is None or hint.sid == session.sid)
     ):
-        return await _finish(request, redirect, state)
+        return await _finish(request, redirect, state, hint)
     pending = await request.app[PENDING_LOGOUTS].start(
         request[TENANT].id, session.sid, client_id, redirect, state
     )
