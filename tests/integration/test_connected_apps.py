@@ -131,3 +131,20 @@ async def test_without_a_session_the_page_signs_in_first(
     )
     assert signed_in.status == 200 and signed_in.page is not None
     assert "Connected apps" in signed_in.page and "Notes" in signed_in.page
+
+
+async def test_a_sign_in_form_from_another_browser_signs_no_one_in(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    """A second review: the form's id and CSRF token, fetched by an attacker and posted from
+    another site, signed the victim's browser in as the attacker (login CSRF)."""
+    env.http.session.cookie_jar.clear()
+    page = await browser.go("GET", "/u/apps")
+    assert page.page is not None
+    [form] = [f for f in forms(page.page) if f["action"] == "/u/apps/login"]
+    env.http.session.cookie_jar.clear()  # the victim's browser: no binding cookie
+    planted = await browser.go(
+        "POST", "/u/apps/login", data={**form["fields"], "email": EMAIL, "password": PASSWORD}
+    )
+    assert planted.status == 403
+    assert "oidc_session" not in {c.key for c in env.http.session.cookie_jar}

@@ -27,6 +27,7 @@ from ..authorization.parameters import UnreadableRequest, read_form
 from ..authorization.request import PageError
 from ..grants.repository import Grant
 from ..grants.revoking import take_back
+from ..interaction.cookies import our_cookie
 from ..interaction.pages import render
 from ..interaction.session_lifetimes import session_lifetimes
 from ..interaction.sessions import LoginSession
@@ -44,6 +45,7 @@ from ..resources import (
     USERS,
 )
 from ..users.login import authenticate_user
+from .sign_in import BINDING_COOKIE, FORM_TTL
 
 MAX_FIELD = 1024
 STALE = PageError(
@@ -103,9 +105,19 @@ async def _app_view(request: web.Request, client_id: str, grants: list[Grant]) -
 async def show_apps(request: web.Request) -> web.Response:
     session = await _current(request)
     if session is None:
-        form = await request.app[APPS_SIGN_IN].start(request[TENANT].id)
+        form, binding = await request.app[APPS_SIGN_IN].start(request[TENANT].id)
         blank = {"form_id": form.id, "csrf_token": form.csrf, "email": "", "message": None}
-        return await render(request, "apps_login.html", blank)
+        page = await render(request, "apps_login.html", blank)
+        page.set_cookie(
+            BINDING_COOKIE,
+            binding,
+            max_age=FORM_TTL,
+            path="/u/apps",
+            httponly=True,
+            samesite="Lax",
+            secure=request[ORIGIN].scheme == "https",
+        )
+        return page
     user = await request.app[USERS].get(request[TENANT].id, session.user_id)
     if user is None:
         raise PageError("Signed out", "Your account no longer exists.", status=401)
@@ -149,6 +161,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         form is None
         or form.tenant_id != request[TENANT].id
         or not form.csrf_ok(fields.get("csrf_token"))
+        or not form.bound_to(our_cookie(request, BINDING_COOKIE))
     ):
         raise STALE
     email, password = fields.get("email", ""), fields.get("password", "")
