@@ -196,3 +196,29 @@ async def test_delivery_survives_a_broker_outage_and_a_restart(
             assert len(receiver.tokens) == 1
     finally:
         await receiver.stop()
+
+
+async def test_a_hanging_receiver_delays_no_one_else(
+    settings_for: SettingsFactory, receiver: Receiver
+) -> None:
+    """A second review: deliveries went one at a time, so eight clients whose receivers never
+    answered held another user's Logout Token back for minutes."""
+    settings = _allowing_loopback(settings_for("authorize"))
+    tenant = await bootstrap_tenant(settings, DOMAIN)
+    hanging = Receiver(delay=8)  # longer than a delivery waits (POST_TIMEOUT_SECONDS)
+    await hanging.start()
+    try:
+        async with serve(create_app(settings)) as http:
+            env = AuthorizeEnv(http, http.server.app, settings, tenant)  # type: ignore[arg-type]
+            await add_user(env, EMAIL)
+            browser = Browser(http, DOMAIN)
+            slow = [await add_client(env, backchannel_logout_uri=hanging.url) for _ in range(8)]
+            id_tokens = [await _signed_in(env, browser, client) for client in slow]
+            await _logout(browser, id_tokens[0])  # one session, signed in to all eight
+            await hanging.wait_for(8, seconds=10)  # all eight are being attempted at once
+            http.session.cookie_jar.clear()
+            prompt = await add_client(env, backchannel_logout_uri=receiver.url)
+            await _logout(browser, await _signed_in(env, browser, prompt))
+            await receiver.wait_for(1, seconds=3)  # not behind the hanging ones
+    finally:
+        await hanging.stop()

@@ -16,6 +16,7 @@ from .stack import free_port
 class LogoutReceiver:
     port: int = field(default_factory=free_port)
     status: int = 200
+    delay: float = 0.0  # seconds before answering (a receiver that hangs)
     tokens: list[str] = field(default_factory=list)
     runner: web.AppRunner | None = None
 
@@ -26,6 +27,7 @@ class LogoutReceiver:
     async def start(self) -> None:
         async def receive(request: web.Request) -> web.Response:
             self.tokens.append(str((await request.post())["logout_token"]))
+            await asyncio.sleep(self.delay)
             return web.Response(status=self.status)
 
         app = web.Application()

@@ -17,7 +17,9 @@ the address guard of metadata-document fetches (`client_id_metadata.addresses`: 
 addresses only unless the host is in CIMD_PRIVATE_HOSTS; the connection pinned to the checked
 addresses; no redirect followed). A 2xx answer is delivered; anything else is retried with
 exponential backoff (`BACKOFF_SECONDS` doubling up to `MAX_BACKOFF_SECONDS`) until
-`MAX_ATTEMPTS`, then given up and logged.
+`MAX_ATTEMPTS` (`GUARDED_ATTEMPTS` for a URI the address guard refuses), then given up and
+logged. Up to `CONCURRENCY` deliveries run at once, the longest waiting first, so a receiver
+that never answers delays no one else's.
 
 Stored shape:
 
@@ -71,6 +73,13 @@ LEASE_SECONDS: Final = 15  # more than an attempt takes (POST_TIMEOUT_SECONDS an
 BACKOFF_SECONDS: Final = 2
 MAX_BACKOFF_SECONDS: Final = 300
 MAX_ATTEMPTS: Final = 12  # about half an hour of retries, then given up
+# A URI the address guard refuses (a private address, a name that does not resolve) is
+# unlikely to change its mind: fewer tries.
+GUARDED_ATTEMPTS: Final = 3
+# Deliveries attempted at once by one replica: a receiver that never answers holds one slot
+# for POST_TIMEOUT_SECONDS, never the whole queue.
+CONCURRENCY: Final = 16
+CLAIM_SECONDS: Final = 0.5
 POST_TIMEOUT_SECONDS: Final = 5.0
 USER_AGENT: Final = "oidc-provider back-channel logout"
 
@@ -154,6 +163,7 @@ class LogoutDeliveries:
         return recorded
 
     async def _claim(self) -> Document | None:
+        """The due delivery waiting longest, leased to this replica."""
         now = dt.datetime.now(dt.UTC)
         return await self._collection.find_one_and_update(
             {
@@ -163,6 +173,7 @@ class LogoutDeliveries:
                 "lease_until": {"$lte": now},
             },
             {"$set": {"lease_until": now + dt.timedelta(seconds=LEASE_SECONDS)}},
+            sort=[("next_attempt_at", 1)],
             return_document=ReturnDocument.AFTER,
         )
 
@@ -220,7 +231,7 @@ class LogoutDeliveries:
                 "lease_until": now,
                 "next_attempt_at": now + dt.timedelta(seconds=_backoff(attempts)),
             }
-            if attempts >= MAX_ATTEMPTS:
+            if attempts >= (GUARDED_ATTEMPTS if isinstance(exc, FetchFailed) else MAX_ATTEMPTS):
                 update["gave_up_at"] = now
                 log.warning(
                     "back-channel logout given up",
@@ -234,21 +245,41 @@ class LogoutDeliveries:
         )
         log.info("back-channel logout delivered", extra={"client_id": doc["client_id"]})
 
+    async def _attempt_claimed(self, doc: Document) -> None:
+        try:
+            await self._attempt(doc)
+        except asyncio.CancelledError:
+            # Stopping mid-attempt: give the claim back, so another replica (or this
+            # service once restarted) need not wait for the lease to run out.
+            release = {"$set": {"lease_until": dt.datetime.now(dt.UTC)}}
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._collection.update_one({"_id": doc["_id"]}, release))
+            raise
+
     async def deliver_due(self) -> int:
-        """Claim and attempt every due delivery; how many were attempted."""
+        """Claim and attempt every due delivery, up to CONCURRENCY at a time, the longest
+        waiting first; how many were attempted."""
         attempted = 0
-        while (doc := await self._claim()) is not None:
-            try:
-                await self._attempt(doc)
-            except asyncio.CancelledError:
-                # Stopping mid-attempt: give the claim back, so another replica (or this
-                # service once restarted) need not wait for the lease to run out.
-                release = {"$set": {"lease_until": dt.datetime.now(dt.UTC)}}
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._collection.update_one({"_id": doc["_id"]}, release))
-                raise
-            attempted += 1
-        return attempted
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                while len(running) < CONCURRENCY and (doc := await self._claim()) is not None:
+                    running.add(asyncio.create_task(self._attempt_claimed(doc)))
+                    attempted += 1
+                if not running:
+                    return attempted
+                # Back to claiming when one finishes, or every CLAIM_SECONDS while all wait on
+                # slow receivers (a new logout is not queued behind them).
+                done, running = await asyncio.wait(
+                    running, timeout=CLAIM_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    task.result()
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
 
     async def run(self) -> None:
         """Deliver until cancelled: on every wake-up, and every SWEEP_SECONDS regardless."""
