@@ -201,6 +201,8 @@ async def test_bad_logout_requests_get_a_page_and_end_nothing(
         {"id_token_hint": "not-a-jwt"},
         {"id_token_hint": tokens["access_token"]},
         {"id_token_hint": tokens["id_token"], "client_id": other["client_id"]},
+        # state must come back unchanged: printable ASCII only (RFC 6749 A.5).
+        {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": BYE, "state": "\xff"},
     ]
     for params in cases:
         response, page = await _logout(browser, **params)

@@ -174,6 +174,10 @@ async def test_an_id_token_is_an_unsupported_token_type(env: AuthorizeEnv) -> No
     status, body, _ = await _post(env, "/oauth/revoke", {"token": tokens["id_token"]}, client)
     assert (status, body["error"]) == (400, "unsupported_token_type")
     assert await _introspect(env, tokens["id_token"], client) == {"active": False}
+    # Another client's ID token: the 200 of an unknown token, which confirms nothing.
+    stranger = await add_client(env)
+    status, body, _ = await _post(env, "/oauth/revoke", {"token": tokens["id_token"]}, stranger)
+    assert (status, body) == (200, None)
 
 
 async def test_introspection_needs_an_authenticated_client(env: AuthorizeEnv) -> None:

@@ -28,6 +28,7 @@ from oidc_common.service import DB
 from oidc_common.tenancy import ORIGIN, TENANT
 
 from ..authorization.parameters import UnreadableRequest, read_form, read_parameters
+from ..authorization.request import PageError, check_state
 from ..interaction.pages import error_page, render
 from ..interaction.session_lifetimes import session_lifetimes
 from ..registered_clients import RegisteredClient, find_live_client
@@ -126,6 +127,10 @@ async def _logout_request(request: web.Request, legacy: bool) -> web.StreamRespo
     params = await read_parameters(request)
     if params.repeated:
         raise LogoutError("A parameter is included more than once.")
+    try:
+        check_state(params)  # comes back to the client byte for byte, or not at all
+    except PageError as exc:
+        raise LogoutError(exc.detail) from exc
     if legacy:  # Auth0's /v2/logout: returnTo, client_id
         redirect, state = params.get("returnTo"), None
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 from aiohttp import web
 
 from oidc_common.errors import ManagementApiError
@@ -37,10 +38,23 @@ class PresentedAccessToken:
 
 @dataclass(frozen=True)
 class ForeignToken:
-    """A JWT signed by this tenant that is not an access token (an ID token, say)."""
+    """A JWT typed as something else than an access token (an ID token, say), and the
+    audiences it claims (unverified: only to decide what may be said about it)."""
+
+    audiences: tuple[str, ...] = ()
 
 
 Presented = PresentedAccessToken | RefreshTokenState | ForeignToken | None
+
+
+def _claimed_audiences(token: str) -> tuple[str, ...]:
+    try:
+        aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
+    except jwt.InvalidTokenError:
+        return ()
+    if isinstance(aud, str):
+        return (aud,)
+    return tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else ()
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -59,5 +73,7 @@ async def presented_token(request: web.Request, token: str, client_id: str) -> P
             token, request.app[KEYS], request[TENANT].id, origin.issuer, None
         )
     except ManagementApiError as exc:
-        return ForeignToken() if exc.message == NOT_AN_ACCESS_TOKEN else None
+        if exc.message != NOT_AN_ACCESS_TOKEN:
+            return None
+        return ForeignToken(_claimed_audiences(token))
     return PresentedAccessToken(claims)

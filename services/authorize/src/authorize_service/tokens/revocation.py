@@ -10,8 +10,9 @@ The client authenticates as at the token endpoint (a public client names itself)
 - a token that is unknown, expired, malformed or another client's: nothing happens, and the
   answer is the same 200 (§2.2), so the endpoint says nothing about tokens the caller does
   not hold;
-- a JWT of this tenant that is not an access token (an ID token): 400
-  `unsupported_token_type` (§2.2.1).
+- a JWT that is not an access token (an ID token) issued to the caller: 400
+  `unsupported_token_type` (§2.2.1); another client's: the same 200 as an unknown token,
+  so the answer never confirms that someone else's token is genuine.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ async def revocation_endpoint(request: web.Request) -> web.Response:
     client = await authenticate(request, params)
     token = params.require("token")
     found = await presented_token(request, token, client.client_id)
-    if isinstance(found, ForeignToken):
+    if isinstance(found, ForeignToken) and client.client_id in found.audiences:
         raise OAuthError("unsupported_token_type", "Only access and refresh tokens are revoked")
     if isinstance(found, RefreshTokenState):
         await revoke_grant(request, found.grant.family_id)
