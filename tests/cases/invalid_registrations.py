@@ -422,6 +422,16 @@ INVALID_REGISTRATIONS: list[tuple[str, object, int, str]] = [
     ("frontchannel_session_number", _web(frontchannel_logout_session_required=1), 400, ICM),
     # --- private_key_jwt (RFC 7523, OIDC Core §9): keys registered, asymmetric algorithms
     ("private_key_jwt_without_keys", _web(token_endpoint_auth_method="private_key_jwt"), 400, ICM),
+    (
+        "private_key_jwt_with_both_keys",
+        _web(
+            token_endpoint_auth_method="private_key_jwt",
+            jwks_uri="https://app.example.com/jwks.json",
+            jwks={"keys": [{"kty": "RSA", "n": "x" * 64, "e": "AQAB"}]},
+        ),
+        400,
+        ICM,
+    ),
     ("assertion_alg_hmac", _web(token_endpoint_auth_signing_alg="HS256"), 400, ICM),
     ("assertion_alg_none", _web(token_endpoint_auth_signing_alg="none"), 400, ICM),
     (

@@ -17,9 +17,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from authorize_service.resources import CLIENT_JWKS
+from authorize_service.tokens.client_jwks import REFETCH_GAP_SECONDS
 from oidc_common.mongo import Collections
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env
+from tests.support.cimd import DocumentPki, document_server, make_pki, static_resolver
+from tests.support.services import with_overrides
 from tests.support.signin import add_api, add_client, basic_auth
 
 DOMAIN = "pkjwt.example"
@@ -228,3 +232,61 @@ async def test_methods_do_not_mix(env: AuthorizeEnv) -> None:
     foreign = _assertion(secret_client["client_id"], key)
     status, body = await _post(env, "/oauth/token", _token_form(foreign))
     assert (status, body["error"]) == (401, "invalid_client")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DocumentPki:
+    return make_pki(tmp_path_factory.mktemp("jwks-pki"))
+
+
+async def test_keys_from_jwks_uri_fetched_cached_and_refetched_for_a_new_kid(
+    settings_for: SettingsFactory, pki: DocumentPki
+) -> None:
+    """`jwks_uri` instead of `jwks`: fetched under the metadata-document fetcher's guard (the
+    test CA trusted, client.test allowed to be loopback), cached, fetched again when an
+    assertion names a kid the cached set lacks (after the refetch gap)."""
+    settings = with_overrides(
+        settings_for("authorize"),
+        cimd_ca_file=str(pki.ca_file),
+        cimd_private_hosts=("client.test",),
+    )
+    async with document_server(pki) as docs, authorize_env(settings, DOMAIN, AuthorizeEnv) as env:
+        await add_api(env, API)
+        env.app[CLIENT_JWKS].fetcher.resolve = static_resolver({"client.test": ["127.0.0.1"]})
+        old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in "ab")
+        docs.serve_json("/jwks.json", {"keys": [_public_jwk(old, "k1")]})
+        client = await add_client(
+            env,
+            token_endpoint_auth_method="private_key_jwt",
+            jwks_uri=docs.url("/jwks.json"),
+            grant_types=["client_credentials"],
+            response_types=[],
+        )
+        await env.db[Collections.CLIENT_GRANTS].insert_one(
+            {
+                "tenant_id": env.tenant.tenant_id,
+                "client_id": client["client_id"],
+                "audience": API,
+                "scope": ["appointments"],
+            }
+        )
+        for _ in range(2):
+            status, body = await _post(
+                env, "/oauth/token", _token_form(_assertion(client["client_id"], old))
+            )
+            assert status == 200, body
+        assert docs.hits["/jwks.json"] == 1  # cached
+        # The client rotates: a new kid, published at its jwks_uri.
+        docs.serve_json("/jwks.json", {"keys": [_public_jwk(new, "k2")]})
+        rotated = _assertion(client["client_id"], new, kid="k2")
+        status, body = await _post(env, "/oauth/token", _token_form(rotated))
+        assert (status, body["error"]) == (401, "invalid_client")  # within the refetch gap
+        cache = env.app[CLIENT_JWKS]
+        for key in list(cache._cache._entries):  # as if the gap had passed
+            fetched_at, jwks = cache._cache._entries[key]
+            cache._cache._entries[key] = (fetched_at - REFETCH_GAP_SECONDS, jwks)
+        status, body = await _post(
+            env, "/oauth/token", _token_form(_assertion(client["client_id"], new, kid="k2"))
+        )
+        assert status == 200, body
+        assert docs.hits["/jwks.json"] == 2

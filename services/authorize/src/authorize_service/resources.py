@@ -24,6 +24,7 @@ from .logout.pending import PendingLogouts
 from .resource_servers.repository import MAX_TOKEN_LIFETIME
 from .tokens.authorization_codes import AuthorizationCodes
 from .tokens.client_assertions import UsedAssertions
+from .tokens.client_jwks import ClientJwks
 from .tokens.refresh_tokens import REFRESH_TOKEN_TTL, RefreshTokens
 from .tokens.revocations import Revocations
 from .users.passwords import Passwords
@@ -39,6 +40,7 @@ PENDING_LOGOUTS = web.AppKey("pending_logouts", PendingLogouts)
 APPS_SIGN_IN = web.AppKey("apps_sign_in", SignInForms)
 # private_key_jwt: the jti of every accepted client assertion, until it expires.
 USED_ASSERTIONS = web.AppKey("used_assertions", UsedAssertions)
+CLIENT_JWKS = web.AppKey("client_jwks", ClientJwks)
 CODES = web.AppKey("authorization_codes", AuthorizationCodes)
 REFRESH_TOKENS = web.AppKey("refresh_tokens", RefreshTokens)
 REVOCATIONS = web.AppKey("revocations", Revocations)
@@ -65,6 +67,7 @@ async def authorize_resources(app: web.Application) -> AsyncIterator[None]:
     app[PENDING_LOGOUTS] = PendingLogouts(redis, prefix)
     app[APPS_SIGN_IN] = SignInForms(redis, prefix)
     app[USED_ASSERTIONS] = UsedAssertions(redis, prefix)
+    app[CLIENT_JWKS] = ClientJwks.from_settings(settings)
     app[CODES] = AuthorizationCodes(redis, prefix)
     app[REFRESH_TOKENS] = RefreshTokens(app[DB], redis, prefix)
     # As long as the longest token a revoked grant's marker guards can live: an access token

@@ -200,12 +200,15 @@ def _one_jwk_source(ctx: Context) -> None:
 
 
 def _keys_for_assertions(ctx: Context) -> None:
-    """OIDC Core §9: a private_key_jwt client's keys are registered with it (`jwks`; this
-    server does not fetch `jwks_uri` for client assertions yet)."""
+    """OIDC Core §9: a private_key_jwt client registers its keys, `jwks` or `jwks_uri`."""
     if ctx.metadata.get("token_endpoint_auth_method") != types.PRIVATE_KEY_JWT:
         return
-    if ctx.metadata.get("jwks") is None:
-        fail("jwks", "is required with token_endpoint_auth_method private_key_jwt", "jwks")
+    if ctx.metadata.get("jwks") is None and ctx.metadata.get("jwks_uri") is None:
+        fail(
+            "jwks",
+            "jwks or jwks_uri is required with token_endpoint_auth_method private_key_jwt",
+            "jwks",
+        )
 
 
 def _assertion_alg(value: object, key: str, ctx: Context) -> str:

@@ -7,7 +7,7 @@ jwt-bearer` and `client_assertion`, a JWT it signed with one of the keys it regi
 - the algorithm is the one the client registered (`token_endpoint_auth_signing_alg`), else one
   of `CLIENT_ASSERTION_ALGS` (asymmetric only: never `none` or an HMAC);
 - the key is the registered key named by `kid` (or, without a `kid`, any registered key of
-  the algorithm's type);
+  the algorithm's type), from `jwks` or the client's `jwks_uri` (`client_jwks`);
 - `iss` and `sub` are the client's id; `aud` names this provider: its issuer, its token
   endpoint, or the endpoint the assertion was sent to;
 - `exp` is required, not past (a small leeway) and at most `MAX_LIFETIME` seconds ahead;
@@ -86,10 +86,19 @@ class UsedAssertions(RedisStore):
         return bool(await self._redis.set(self.key(digest), "1", nx=True, ex=ttl))
 
 
+def assertion_kid(assertion: str) -> object:
+    """The `kid` an assertion's header names (unverified), to choose or fetch keys."""
+    try:
+        return jwt.get_unverified_header(assertion).get("kid")
+    except jwt.InvalidTokenError as exc:
+        raise _refused("client_assertion is not a JWT") from exc
+
+
 async def verify_client_assertion(
     assertion: str,
     client_id: str,
     metadata: Mapping[str, Any],
+    jwks: object,
     audiences: Iterable[str],
     used: UsedAssertions,
 ) -> None:
@@ -104,7 +113,7 @@ async def verify_client_assertion(
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in allowed & CLIENT_ASSERTION_ALGS:
         raise _refused(f"client_assertion must be signed with {', '.join(sorted(allowed))}")
-    keys = _keys(metadata.get("jwks"), header.get("kid"), alg)
+    keys = _keys(jwks, header.get("kid"), alg)
     if not keys:
         raise _refused("No registered key of this client matches the client_assertion")
     claims: dict[str, Any] | None = None

@@ -31,8 +31,14 @@ from oidc_common.tenancy import ORIGIN, TENANT
 from ..client_id_metadata.errors import MetadataDocumentError
 from ..client_id_metadata.resolver import metadata_document_client
 from ..registered_clients import record_client_use
-from ..resources import USED_ASSERTIONS
-from .client_assertions import JWT_BEARER, assertion_client_id, verify_client_assertion
+from ..resources import CLIENT_JWKS, USED_ASSERTIONS
+from .client_assertions import (
+    JWT_BEARER,
+    assertion_client_id,
+    assertion_kid,
+    verify_client_assertion,
+)
+from .client_jwks import JwksUnavailable
 from .request import TokenRequest
 
 # token_endpoint_auth_method values (RFC 7591 §2).
@@ -281,10 +287,19 @@ async def authenticate_by_assertion(
         )
     issuer = request[ORIGIN].issuer
     audiences = {issuer, f"{issuer}oauth/token", f"{issuer}{request.path.lstrip('/')}"}
+    metadata = document.get("metadata") or {}
+    jwks, jwks_uri = metadata.get("jwks"), metadata.get("jwks_uri")
+    if jwks is None and isinstance(jwks_uri, str):
+        kid = assertion_kid(presented.assertion)
+        try:
+            jwks = await request.app[CLIENT_JWKS].keys(presented.client_id, jwks_uri, kid)
+        except JwksUnavailable as exc:
+            raise invalid_client(str(exc), realm=None) from exc
     await verify_client_assertion(
         presented.assertion,
         presented.client_id,
-        document.get("metadata") or {},
+        metadata,
+        jwks,
         audiences,
         request.app[USED_ASSERTIONS],
     )
