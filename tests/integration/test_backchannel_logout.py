@@ -23,10 +23,8 @@ from tests.support.signin import (
     Browser,
     add_client,
     add_user,
-    code_form,
     jwks_key,
-    pkce_pair,
-    token_request,
+    sign_in_with_code,
 )
 from tests.support.stack import free_port
 from tests.support.tenants import bootstrap_tenant
@@ -52,27 +50,9 @@ def _allowing_loopback(settings: Settings) -> Settings:
 
 async def _signed_in(env: AuthorizeEnv, browser: Browser, client: dict[str, Any]) -> str:
     """Code + PKCE for the user in `browser`; the ID token."""
-    verifier, challenge = pkce_pair()
-    landing = await browser.authorize(
-        client_id=client["client_id"],
-        redirect_uri=CALLBACK,
-        response_type="code",
-        scope="openid",
-        code_challenge=challenge,
-        code_challenge_method="S256",
+    return str(
+        (await sign_in_with_code(env, browser, client, EMAIL, scope="openid")).tokens["id_token"]
     )
-    if landing.page is not None and "Sign in" in landing.page:
-        landing = await browser.login(landing, EMAIL)
-    if landing.page is not None and "Authorize application" in landing.page:
-        landing = await browser.submit(landing, action="allow")
-    status, body = await token_request(
-        env.http,
-        DOMAIN,
-        code_form(landing.params["code"], verifier, CALLBACK),
-        (client["client_id"], client["client_secret"]),
-    )
-    assert status == 200, body
-    return str(body["id_token"])
 
 
 async def _logout(browser: Browser, id_token: str) -> None:

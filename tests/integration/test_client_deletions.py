@@ -14,7 +14,12 @@ from oidc_common.mongo import Collections
 from oidc_common.service import BROKER
 from tests.conftest import SettingsFactory
 from tests.support.authorize import AuthorizeEnv, authorize_env
-from tests.support.signin import Browser, add_client, add_user, code_form, pkce_pair, token_request
+from tests.support.signin import (
+    Browser,
+    add_client,
+    add_user,
+    sign_in_with_code,
+)
 
 DOMAIN = "deleted.example"
 CALLBACK = "https://app.example.com/callback"
@@ -30,24 +35,10 @@ async def env(settings_for: SettingsFactory) -> AsyncIterator[AuthorizeEnv]:
 
 async def _refresh_token(env: AuthorizeEnv, client: dict[str, str]) -> str:
     browser = Browser(env.http, DOMAIN)
-    verifier, challenge = pkce_pair()
-    landing = await browser.authorize(
-        client_id=client["client_id"],
-        redirect_uri=CALLBACK,
-        response_type="code",
-        scope="openid offline_access",
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
-    landing = await browser.login(landing, EMAIL)
-    landing = await browser.submit(landing, action="allow")
-    status, body = await token_request(
-        env.http,
-        DOMAIN,
-        code_form(landing.params["code"], verifier, CALLBACK),
-        (client["client_id"], client["client_secret"]),
-    )
-    assert status == 200 and "refresh_token" in body, body
+    body = (
+        await sign_in_with_code(env, browser, client, EMAIL, scope="openid offline_access")
+    ).tokens
+    assert "refresh_token" in body, body
     return str(body["refresh_token"])
 
 

@@ -17,9 +17,8 @@ from tests.support.signin import (
     add_api,
     add_client,
     add_user,
-    code_form,
     forms,
-    pkce_pair,
+    sign_in_with_code,
     token_request,
     userinfo_request,
 )
@@ -46,28 +45,10 @@ def browser(env: AuthorizeEnv) -> Browser:
 async def _sign_in(
     env: AuthorizeEnv, browser: Browser, client: dict[str, Any], **params: str
 ) -> dict[str, Any]:
-    verifier, challenge = pkce_pair()
-    landing = await browser.authorize(
-        client_id=client["client_id"],
-        redirect_uri=CALLBACK,
-        response_type="code",
-        code_challenge=challenge,
-        code_challenge_method="S256",
-        **params,
-    )
-    if landing.page is not None and "Sign in" in landing.page:
-        landing = await browser.login(landing, EMAIL)
-    if landing.page is not None and "Authorize application" in landing.page:
-        assert 'href="/u/apps"' in landing.page  # "manage connected apps" from consent
-        landing = await browser.submit(landing, action="allow")
-    status, body = await token_request(
-        env.http,
-        DOMAIN,
-        code_form(landing.params["code"], verifier, CALLBACK),
-        (client["client_id"], client["client_secret"]),
-    )
-    assert status == 200, body
-    return body
+    signed_in = await sign_in_with_code(env, browser, client, EMAIL, **params)
+    if signed_in.consent_page is not None:  # "manage connected apps" from consent
+        assert 'href="/u/apps"' in signed_in.consent_page
+    return signed_in.tokens
 
 
 async def test_the_page_lists_apps_and_takes_access_back(

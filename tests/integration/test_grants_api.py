@@ -16,8 +16,7 @@ from tests.support.signin import (
     add_api,
     add_client,
     add_user,
-    code_form,
-    pkce_pair,
+    sign_in_with_code,
     token_request,
     userinfo_request,
 )
@@ -42,30 +41,8 @@ async def _sign_in(
     """Code + PKCE for `email` at `client`; (the browser, the tokens, the consent page seen)."""
     env.http.session.cookie_jar.clear()  # a fresh browser: no one signed in yet
     browser = Browser(env.http, DOMAIN)
-    verifier, challenge = pkce_pair()
-    landing = await browser.authorize(
-        client_id=client["client_id"],
-        redirect_uri=CALLBACK,
-        response_type="code",
-        state="s",
-        code_challenge=challenge,
-        code_challenge_method="S256",
-        **params,
-    )
-    if landing.page is not None and "Sign in" in landing.page:
-        landing = await browser.login(landing, email)
-    consent = None
-    if landing.page is not None and "Authorize application" in landing.page:
-        consent = landing.page
-        landing = await browser.submit(landing, action="allow")
-    status, body = await token_request(
-        env.http,
-        DOMAIN,
-        code_form(landing.params["code"], verifier, CALLBACK),
-        (client["client_id"], client["client_secret"]),
-    )
-    assert status == 200, body
-    return browser, body, consent
+    signed_in = await sign_in_with_code(env, browser, client, email, **params)
+    return browser, signed_in.tokens, signed_in.consent_page
 
 
 async def _grants(env: ManagementEnv, **query: str) -> Any:

@@ -21,10 +21,9 @@ from tests.support.signin import (
     Landing,
     add_client,
     add_user,
-    code_form,
     forms,
     pkce_pair,
-    token_request,
+    sign_in_with_code,
 )
 from tests.support.tenants import bootstrap_tenant
 from tests.support.tokens import tenant_signing_key
@@ -50,29 +49,7 @@ def browser(env: AuthorizeEnv) -> Browser:
 
 async def _sign_in(env: AuthorizeEnv, browser: Browser, client: dict[str, Any]) -> dict[str, Any]:
     """Code + PKCE at `client` in `browser` (a login only when no session); the tokens."""
-    verifier, challenge = pkce_pair()
-    landing = await browser.authorize(
-        client_id=client["client_id"],
-        redirect_uri=CALLBACK,
-        response_type="code",
-        scope="openid",
-        state="s",
-        nonce="n",
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
-    if landing.page is not None and "Sign in" in landing.page:
-        landing = await browser.login(landing, EMAIL)
-    if landing.page is not None and "Authorize application" in landing.page:
-        landing = await browser.submit(landing, action="allow")
-    status, body = await token_request(
-        env.http,
-        DOMAIN,
-        code_form(landing.params["code"], verifier, CALLBACK),
-        (client["client_id"], client["client_secret"]),
-    )
-    assert status == 200, body
-    return body
+    return (await sign_in_with_code(env, browser, client, EMAIL, scope="openid", nonce="n")).tokens
 
 
 async def _silent(browser: Browser, client: dict[str, Any]) -> Landing:

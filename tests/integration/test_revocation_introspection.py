@@ -18,8 +18,7 @@ from tests.support.signin import (
     add_client,
     add_user,
     basic_auth,
-    code_form,
-    pkce_pair,
+    sign_in_with_code,
     token_request,
     userinfo_request,
 )
@@ -41,27 +40,10 @@ async def env(settings_for: SettingsFactory) -> AsyncIterator[AuthorizeEnv]:
 
 async def _signed_in(env: AuthorizeEnv, client: dict[str, Any]) -> dict[str, Any]:
     """A user's tokens for `client`: code + PKCE, `openid offline_access appointments` on API."""
+    scope = "openid offline_access appointments"
     browser = Browser(env.http, DOMAIN)
-    verifier, challenge = pkce_pair()
-    landing = await browser.authorize(
-        client_id=client["client_id"],
-        redirect_uri=CALLBACK,
-        response_type="code",
-        scope="openid offline_access appointments",
-        audience=API,
-        state="s",
-        code_challenge=challenge,
-        code_challenge_method="S256",
-    )
-    landing = await browser.login(landing, EMAIL)
-    landing = await browser.submit(landing, action="allow")
-    status, body = await token_request(
-        env.http,
-        DOMAIN,
-        code_form(landing.params["code"], verifier, CALLBACK),
-        (client["client_id"], client["client_secret"]),
-    )
-    assert status == 200 and "refresh_token" in body, body
+    body = (await sign_in_with_code(env, browser, client, EMAIL, scope=scope, audience=API)).tokens
+    assert "refresh_token" in body, body
     return body
 
 

@@ -231,3 +231,47 @@ async def userinfo_request(
         "/userinfo", headers={"Host": host, "Authorization": f"Bearer {access_token}"}
     )
     return response.status, await response.json()
+
+
+@dataclass
+class SignedIn:
+    """What a code + PKCE sign-in gave the client: the token response, and the consent page
+    the user saw (None when consent was remembered, or the client is first-party)."""
+
+    tokens: dict[str, Any]
+    consent_page: str | None
+
+
+async def sign_in_with_code(
+    env: AuthorizeEnv, browser: Browser, client: dict[str, Any], email: str, **params: str
+) -> SignedIn:
+    """Code + PKCE at `client` (its first redirect URI) in `browser`: the login page only
+    without a session, the consent page only when asked (allowed), then the code redeemed
+    with the client's secret. `params` add to (or replace) the authorization request's."""
+    redirect_uri = client["redirect_uris"][0]
+    verifier, challenge = pkce_pair()
+    request = {
+        "client_id": client["client_id"],
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "state": "s",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+    landing = await browser.authorize(**request)
+    if landing.page is not None and "Sign in" in landing.page:
+        landing = await browser.login(landing, email)
+    consent = None
+    if landing.page is not None and "Authorize application" in landing.page:
+        consent = landing.page
+        landing = await browser.submit(landing, action="allow")
+    assert "code" in landing.params, landing
+    status, body = await token_request(
+        env.http,
+        browser.host,
+        code_form(landing.params["code"], verifier, redirect_uri),
+        (client["client_id"], client["client_secret"]),
+    )
+    assert status == 200, body
+    return SignedIn(dict(body), consent)
