@@ -26,7 +26,13 @@ def _hours(value: object, default: int) -> int:
     return hours * 3600
 
 
+_LIFETIMES = web.RequestKey("session_lifetimes", SessionLifetimes)
+
+
 async def session_lifetimes(request: web.Request) -> SessionLifetimes:
+    """The request's tenant's lifetimes, read once per request."""
+    if _LIFETIMES in request:
+        return request[_LIFETIMES]
     try:
         snapshot = await request.app[TENANT_SETTINGS].read(request[TENANT].id)
     except SettingsUnavailable as exc:
@@ -35,7 +41,9 @@ async def session_lifetimes(request: web.Request) -> SessionLifetimes:
         )
         snapshot = None
     settings = snapshot.settings if snapshot is not None else {}
-    return SessionLifetimes(
+    lifetimes = SessionLifetimes(
         absolute=_hours(settings.get("session_lifetime"), DEFAULT_SESSION_LIFETIME_HOURS),
         idle=_hours(settings.get("idle_session_lifetime"), DEFAULT_IDLE_SESSION_LIFETIME_HOURS),
     )
+    request[_LIFETIMES] = lifetimes
+    return lifetimes

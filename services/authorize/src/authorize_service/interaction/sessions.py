@@ -99,7 +99,8 @@ class LoginSession:
         )
 
 
-# The session this request started (a login), before its cookie reaches the browser.
+# The session of this request: read once (the flow asks more than once), or started by a
+# login before its cookie reaches the browser.
 _LOGIN_SESSION = web.RequestKey("login_session", LoginSession)
 _SESSION_ID = web.RequestKey("login_session_id", str)
 
@@ -122,7 +123,8 @@ class Sessions(RedisStore):
         self, request: web.Request, tenant_id: str, lifetimes: SessionLifetimes | None = None
     ) -> LoginSession | None:
         """The live session of this tenant the request's cookie names (or that this request
-        started), its use recorded; None when there is none, or it outlived a lifetime."""
+        started), its use recorded; None when there is none, or it outlived a lifetime. Read
+        from Redis once per request."""
         if _LOGIN_SESSION in request:
             return request[_LOGIN_SESSION]
         session_id = self._cookie_value(request)
@@ -149,6 +151,8 @@ class Sessions(RedisStore):
             pipe.set(self._sid_key(session.tenant_id, session.sid), key, ex=ttl)
             await pipe.execute()
             session = touched
+        request[_LOGIN_SESSION] = session
+        request[_SESSION_ID] = session_id
         return session
 
     async def open(
@@ -210,6 +214,7 @@ class Sessions(RedisStore):
     async def end(self, request: web.Request) -> LoginSession | None:
         """End the session the request's cookie names; it is returned if it was live (`forget`
         clears the cookie)."""
+        request.pop(_LOGIN_SESSION, None)
         session_id = self._cookie_value(request)
         if session_id is None:
             return None

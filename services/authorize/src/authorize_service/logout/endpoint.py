@@ -33,7 +33,7 @@ from ..interaction.pages import error_page, render
 from ..interaction.session_lifetimes import session_lifetimes
 from ..registered_clients import RegisteredClient, find_live_client
 from ..resources import PENDING_LOGOUTS, SESSIONS
-from .frontchannel import frontchannel_frames, origin_of
+from .frontchannel import frame_origin, frontchannel_frames
 from .hints import IdTokenHint, InvalidHint, verify_hint
 from .notices import session_ended
 from .pending import PendingLogout
@@ -117,7 +117,7 @@ async def _finish(
         response = web.Response(status=303, headers={"Location": target, **NO_STORE})
     else:
         context = {"frontchannel_frames": frames, "continue_to": target}
-        origins = sorted({origin_of(frame) for frame in frames})
+        origins = sorted({frame_origin(frame) for frame in frames})
         response = await render(request, "logged_out.html", context, frame_origins=origins)
     sessions.forget(request, response)
     return response

@@ -23,7 +23,7 @@ def _with_session(uri: str, issuer: str, sid: str) -> str:
     return urlunsplit(parts._replace(query=f"{parts.query}&{added}" if parts.query else added))
 
 
-def origin_of(uri: str) -> str:
+def frame_origin(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}"
 
