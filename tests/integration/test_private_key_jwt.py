@@ -143,6 +143,8 @@ async def test_an_ec_key_and_the_registered_alg(env: AuthorizeEnv) -> None:
         "alg_none",
         "sub_differs",
         "unknown_kid",
+        "aud_a_number",
+        "aud_an_object",
     ],
 )
 async def test_bad_assertions_are_invalid_client(env: AuthorizeEnv, case: str) -> None:
@@ -163,6 +165,9 @@ async def test_bad_assertions_are_invalid_client(env: AuthorizeEnv, case: str) -
         "alg_none": lambda: _none_assertion(cid),
         "sub_differs": lambda: _assertion(cid, key, sub="someone-else"),
         "unknown_kid": lambda: _assertion(cid, key, kid="k2"),
+        # The client's own key, a claim of the wrong shape: invalid_client, never a 500.
+        "aud_a_number": lambda: _assertion(cid, key, aud=42),
+        "aud_an_object": lambda: _assertion(cid, key, aud={"x": TOKEN_ENDPOINT}),
     }[case]()
     status, body = await _post(env, "/oauth/token", _token_form(assertion))
     assert status == 401 and body["error"] == "invalid_client", (case, body)

@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from oidc_common.claims import audiences
 from oidc_common.management_auth import ALGORITHM, TenantPublicKeys
 
 
@@ -63,7 +64,5 @@ async def verify_hint(
         raise InvalidHint("id_token_hint was issued for another tenant") from exc
     except jwt.InvalidTokenError as exc:
         raise InvalidHint("id_token_hint is not a valid ID token") from exc
-    aud = claims["aud"]
-    audiences = (aud,) if isinstance(aud, str) else tuple(a for a in aud if isinstance(a, str))
     sid = claims.get("sid")
-    return IdTokenHint(str(claims["sub"]), audiences, sid if isinstance(sid, str) else None)
+    return IdTokenHint(str(claims["sub"]), audiences(claims), sid if isinstance(sid, str) else None)

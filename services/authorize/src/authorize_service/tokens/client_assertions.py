@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import jwt
 
+from oidc_common.claims import audiences as claimed_audiences
 from oidc_common.client_metadata import CLIENT_ASSERTION_ALGS
 from oidc_common.errors import OAuthError
 
@@ -137,9 +138,7 @@ async def verify_client_assertion(
         raise _refused("client_assertion signature does not verify")
     if claims["iss"] != client_id or claims["sub"] != client_id:
         raise _refused("client_assertion must have iss and sub both the client_id")
-    aud = claims["aud"]
-    named = {aud} if isinstance(aud, str) else {a for a in aud if isinstance(a, str)}
-    if not named & set(audiences):
+    if not set(claimed_audiences(claims)) & set(audiences):
         raise _refused("client_assertion aud must name this provider's token endpoint")
     exp = claims["exp"]
     if not isinstance(exp, int) or exp > int(time.time()) + MAX_LIFETIME + LEEWAY:

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from oidc_common.claims import audiences
 from oidc_common.errors import NO_STORE, OAuthError, json_response
 from oidc_common.mongo import Collections
 from oidc_common.service import DB
@@ -42,11 +43,6 @@ INACTIVE = {"active": False}
 _ACCESS_TOKEN_MEMBERS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti")
 
 
-def _audiences(claims: dict[str, Any]) -> list[str]:
-    aud = claims.get("aud")
-    return [aud] if isinstance(aud, str) else [a for a in aud or () if isinstance(a, str)]
-
-
 async def _may_see(
     request: web.Request, caller: AuthenticatedClient, token: PresentedAccessToken
 ) -> bool:
@@ -55,7 +51,7 @@ async def _may_see(
     management = request[ORIGIN].management_audience
     identifiers = [
         identifier
-        for audience in _audiences(token.claims)
+        for audience in audiences(token.claims)
         if (identifier := resource_server_identifier(audience, management)) is not None
     ]
     if not identifiers:

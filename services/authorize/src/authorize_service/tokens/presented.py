@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from oidc_common.claims import audiences
 from oidc_common.errors import ManagementApiError
 from oidc_common.management_auth import KEYS, NOT_AN_ACCESS_TOKEN, verify_access_token
 from oidc_common.tenancy import ORIGIN, TENANT
@@ -49,12 +50,9 @@ Presented = PresentedAccessToken | RefreshTokenState | ForeignToken | None
 
 def _claimed_audiences(token: str) -> tuple[str, ...]:
     try:
-        aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
+        return audiences(jwt.decode(token, options={"verify_signature": False}))
     except jwt.InvalidTokenError:
         return ()
-    if isinstance(aud, str):
-        return (aud,)
-    return tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else ()
 
 
 def looks_like_jwt(token: str) -> bool:
