@@ -17,7 +17,9 @@ from tests.support.signin import (
     add_api,
     add_client,
     add_user,
+    code_form,
     forms,
+    pkce_pair,
     sign_in_with_code,
     token_request,
     userinfo_request,
@@ -129,3 +131,34 @@ async def test_a_sign_in_form_from_another_browser_signs_no_one_in(
     )
     assert planted.status == 403
     assert "oidc_session" not in {c.key for c in env.http.session.cookie_jar}
+
+
+async def test_a_code_issued_before_access_was_taken_back_is_not_redeemed(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    """A third review: a code the app obtained (prompt=none) before the user removed it still
+    redeemed afterwards, for tokens no page or API listed any more."""
+    client = await add_client(env, client_name="Notes")
+    await _sign_in(env, browser, client, scope="openid")
+    verifier, challenge = pkce_pair()
+    silent = await browser.authorize(
+        client_id=client["client_id"],
+        redirect_uri=CALLBACK,
+        response_type="code",
+        scope="openid",
+        prompt="none",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
+    code = silent.params["code"]
+    page = await browser.go("GET", "/u/apps")
+    assert page.page is not None
+    [form] = [f for f in forms(page.page) if f["action"] == "/u/apps/revoke"]
+    assert (await browser.go("POST", "/u/apps/revoke", data=form["fields"])).status == 200
+    status, body = await token_request(
+        env.http,
+        DOMAIN,
+        code_form(code, verifier, CALLBACK),
+        (client["client_id"], client["client_secret"]),
+    )
+    assert (status, body["error"]) == (400, "invalid_grant"), body

@@ -120,6 +120,10 @@ async def test_deleting_a_users_grants(env: ManagementEnv) -> None:
     assert [g["user_id"] for g in await _grants(env)] == [bob.user_id]
     response = await env.call("DELETE", "/api/v2/grants")
     await expect_management_error(response, 400, "invalid_query_string")
+    # A repeated filter is refused, never read as its first value.
+    response = await env.call("DELETE", f"/api/v2/grants?user_id={bob.user_id}&user_id=x")
+    await expect_management_error(response, 400, "invalid_query_string")
+    assert [g["user_id"] for g in await _grants(env)] == [bob.user_id]
 
 
 async def test_grants_need_their_scopes(env: ManagementEnv) -> None:

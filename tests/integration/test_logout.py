@@ -282,3 +282,47 @@ async def test_a_cross_site_post_without_the_cookie_still_ends_the_hinted_sessio
     assert response.status == 303 and response.headers["Location"] == f"{BYE}?state=x"
     jar.update_cookies({"oidc_session": cookie.value}, env.http.make_url("/"))
     assert (await _silent(browser, client)).params["error"] == "login_required"
+
+
+async def test_without_a_hint_there_is_no_post_logout_redirection(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    """A third review: any self-registered client could list any site as its logout URI and
+    send browsers there through /oidc/logout or /v2/logout without an ID token (§3)."""
+    evil = await add_client(env, post_logout_redirect_uris=["https://evil.example/landing"])
+    for path, params in (
+        (
+            "/oidc/logout",
+            {
+                "client_id": evil["client_id"],
+                "post_logout_redirect_uri": "https://evil.example/landing",
+                "state": "x",
+            },
+        ),
+        (
+            "/v2/logout",
+            {"client_id": evil["client_id"], "returnTo": "https://evil.example/landing"},
+        ),
+    ):
+        response = await env.http.get(
+            path, params=params, headers={"Host": DOMAIN}, allow_redirects=False
+        )
+        page = await response.text()
+        assert response.status == 200 and "Location" not in response.headers, path
+        assert "evil.example" not in page and "You are signed out" in page, path
+
+
+async def test_a_hint_without_a_sid_asks_before_ending_a_session(
+    env: AuthorizeEnv, browser: Browser
+) -> None:
+    """A third review: an ID token without `sid` (a refreshed one, or one of an earlier
+    session) ended whatever session the user had, unasked."""
+    client = await add_client(env, post_logout_redirect_uris=[BYE])
+    tokens = await _sign_in(env, browser, client)
+    kid, key = await tenant_signing_key(env.settings, env.tenant.tenant_id)
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    del claims["sid"]
+    sidless = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
+    response, page = await _logout(browser, id_token_hint=sidless, post_logout_redirect_uri=BYE)
+    assert response.status == 200 and "Sign out?" in page
+    assert "code" in (await _silent(browser, client)).params

@@ -193,3 +193,24 @@ async def test_a_deleted_user_or_client_makes_tokens_inactive(env: AuthorizeEnv)
     assert (await _introspect(env, tokens["access_token"], resource_server))["active"] is True
     await env.db[Collections.CLIENTS].delete_one({"_id": client["client_id"]})
     assert await _introspect(env, tokens["access_token"], resource_server) == {"active": False}
+
+
+async def test_a_revoked_management_api_token_stops_working_at_the_management_api(
+    env: AuthorizeEnv,
+) -> None:
+    """A third review: /oauth/revoke answered 200 and introspection said inactive, yet the
+    Management API kept accepting the token until its exp."""
+    management = {"client_id": env.tenant.client_id, "client_secret": env.tenant.client_secret}
+    status, body = await token_request(
+        env.http,
+        DOMAIN,
+        {"grant_type": "client_credentials", "audience": f"{ISSUER}api/v2/"},
+        (management["client_id"], management["client_secret"]),
+    )
+    assert status == 200, body
+    bearer = {"Host": DOMAIN, "Authorization": f"Bearer {body['access_token']}"}
+    assert (await env.http.get("/api/v2/users", headers=bearer)).status == 200
+    status, _, _ = await _post(env, "/oauth/revoke", {"token": body["access_token"]}, management)
+    assert status == 200
+    refused = await env.http.get("/api/v2/users", headers=bearer)
+    assert refused.status == 401 and (await refused.json())["errorCode"] == "invalid_token"

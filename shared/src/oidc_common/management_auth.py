@@ -26,7 +26,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from .errors import ManagementApiError
 from .management_api import MANAGEMENT_API
 from .mongo import Collections, Document
+from .service import REDIS, SETTINGS
 from .tenancy import ORIGIN, TENANT
+from .token_denylist import denied
 
 ALGORITHM = "RS256"
 LEEWAY_SECONDS = 30
@@ -227,6 +229,9 @@ def requires_scope(scope: str) -> Callable[[Handler], Handler]:
                 origin.management_audience,
             )
             client_id = machine_client_id(claims)
+            settings = request.app[SETTINGS]
+            if await denied(request.app[REDIS], settings.redis_prefix, claims.get("jti")):
+                raise _invalid_token("Token revoked")  # RFC 7009 at /oauth/revoke
             held = await request.app[CALLERS].granted_scopes(tenant_id, client_id)
             if held is None:
                 raise _invalid_token("The client no longer holds a grant for this API")

@@ -20,7 +20,7 @@ from ..grants.repository import ConsentKey
 from ..interaction.session_lifetimes import session_lifetimes
 from ..interaction.store import INTERACTION_TTL, Interaction, binding_cookie
 from ..registered_clients import RegisteredClient, record_client_use
-from ..resources import CODES, GRANTS, INTERACTIONS, SESSIONS, USERS
+from ..resources import CODES, GRANTS, INTERACTIONS, REVOCATIONS, SESSIONS, USERS
 from ..tokens.authorization_codes import CodeGrant
 from ..tokens.issuance import UserGrant, issue_tokens, new_grant_id
 from ..users.repository import User
@@ -179,6 +179,11 @@ async def complete(
                 nonce=areq.nonce,
                 auth_time=auth_time,
                 sid=sid,
+                # Past the second of any taking back of this user's access to the client, so
+                # the code reads as issued after it (`Revocations.taken_back_since`).
+                issued_at=await request.app[REVOCATIONS].issuable_at(
+                    client.tenant_id, user.user_id, client.client_id
+                ),
             )
         )
     if areq.issues_access_token or areq.issues_id_token:

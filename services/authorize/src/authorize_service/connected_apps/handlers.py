@@ -40,6 +40,7 @@ from ..resources import (
     LOGIN_THROTTLE,
     PASSWORDS,
     REFRESH_TOKENS,
+    REVOCATIONS,
     SESSIONS,
     USERS,
 )
@@ -146,8 +147,10 @@ async def revoke_app(request: web.Request) -> web.StreamResponse:
     ]
     for grant in grants:
         await take_back(request, grant)
-    if grants:  # every refresh token the app holds for the user, whatever its API
-        await request.app[REFRESH_TOKENS].revoke_consent(tenant_id, session.user_id, client_id)
+    # Whatever is left, listed or not (a code redeemed after its grant went, say): every
+    # access token and refresh token the app holds for the user.
+    await request.app[REVOCATIONS].revoke_access(tenant_id, session.user_id, client_id)
+    await request.app[REFRESH_TOKENS].revoke_consent(tenant_id, session.user_id, client_id)
     return web.Response(status=303, headers={"Location": "/u/apps?revoked=1", **NO_STORE})
 
 

@@ -40,7 +40,10 @@ def grant_view(grant: Grant, issuer: str) -> dict[str, Any]:
 
 
 def _filter(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name)
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise invalid_query(f"'{name}' must be given at most once")
+    value = values[0] if values else None
     if value is None:
         return None
     if not value or len(value) > MAX_FILTER_LENGTH or not value.isprintable():

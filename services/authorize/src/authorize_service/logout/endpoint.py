@@ -5,10 +5,11 @@ Auth0's legacy `/v2/logout` (`returnTo`, `client_id`).
 2. `id_token_hint`, when given, must be an ID token of this tenant (`hints`); `client_id`,
    when given with it, one of its audiences. A bad hint is an error page, never a redirect.
 3. `post_logout_redirect_uri` is honoured only when the client (named by `client_id` or the
-   hint) registered it exactly (`post_logout_redirect_uris`, §3.1); otherwise an error page.
-4. With a valid hint for the signed-in user, the session ends at once; without one, a
-   confirmation page asks first (`pending`: CSRF-protected, bound to this session). No session
-   at all: nothing to end.
+   hint) registered it exactly (`post_logout_redirect_uris`, §3.1), otherwise an error page;
+   and only with an `id_token_hint` (§3): without one the user stays on the logged-out page.
+4. With a valid hint naming the signed-in user's session (its `sid`), the session ends at
+   once; otherwise a confirmation page asks first (`pending`: CSRF-protected, bound to this
+   session). No session cookie: only the hint's session, if any, ends.
 5. Ending the session clears its cookie and tells the clients it signed in to (`notices`);
    then the browser goes to the `post_logout_redirect_uri` with `state`, or sees the
    logged-out page. `ui_locales` and `logout_hint` are accepted (one language here; the
@@ -145,15 +146,15 @@ async def _logout_request(request: web.Request, legacy: bool) -> web.StreamRespo
         if client_id is None:
             raise LogoutError("A post_logout_redirect_uri needs client_id or id_token_hint.")
         redirect = _registered_logout_uri(await _client(request, client_id), redirect)
+        if hint is None:
+            # §3: without an ID token for the client, no post-logout redirection (anyone may
+            # register a client whose "logout URI" is any site).
+            redirect, state = None, None
     sessions = request.app[SESSIONS]
     session = await sessions.current(request, request[TENANT].id, await session_lifetimes(request))
     if session is None:  # no session cookie: only the hint's session, if any, can end
         return await _finish(request, redirect, state, hint)
-    if (
-        hint is not None
-        and hint.subject == session.user_id
-        and (hint.sid is None or hint.sid == session.sid)
-    ):
+    if hint is not None and hint.subject == session.user_id and hint.sid == session.sid:
         return await _finish(request, redirect, state, hint)
     pending = await request.app[PENDING_LOGOUTS].start(
         request[TENANT].id, session.sid, client_id, redirect, state

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import asdict, dataclass
 
 from ..redis_store import RedisStore
@@ -37,6 +38,9 @@ class CodeGrant:
     nonce: str | None
     auth_time: int
     sid: str | None = None  # the login session's, for the ID token (Front/Back-Channel Logout)
+    # When the code was issued (seconds): a code issued before the user's access to the
+    # client was taken back is not redeemed (`Revocations.taken_back_since`).
+    issued_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,10 @@ class AuthorizationCodes(RedisStore):
 
     async def issue(self, grant: CodeGrant) -> str:
         code = secrets.token_urlsafe(32)
-        await self._redis.set(self._keys(code)[0], json.dumps(asdict(grant)), ex=CODE_TTL)
+        stamped = asdict(grant)
+        if stamped["issued_at"] is None:
+            stamped["issued_at"] = int(time.time())
+        await self._redis.set(self._keys(code)[0], json.dumps(stamped), ex=CODE_TTL)
         return code
 
     async def redeem(self, code: str, grant_id: str) -> Redemption:

@@ -24,6 +24,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from oidc_common.token_denylist import denylist_key
+
 from ..redis_store import RedisStore
 
 
@@ -46,7 +48,7 @@ class Revocations(RedisStore):
         """Deny one access token until it expires (`expires_at`: its `exp`, seconds)."""
         ttl = expires_at - int(time.time()) + 60  # the verifiers' leeway, and then some
         if ttl > 0:
-            await self._redis.set(self.key("jti", jti), "1", ex=min(ttl, self._ttl))
+            await self._redis.set(denylist_key(self._prefix, jti), "1", ex=min(ttl, self._ttl))
 
     def _access_key(self, tenant_id: str, user_id: str, client_id: str) -> str:
         return self.key("access", tenant_id, user_id, client_id)
@@ -56,6 +58,14 @@ class Revocations(RedisStore):
         await self._redis.set(
             self._access_key(tenant_id, user_id, client_id), str(int(time.time())), ex=self._ttl
         )
+
+    async def taken_back_since(
+        self, tenant_id: str, user_id: str, client_id: str, issued_at: int | None
+    ) -> bool:
+        """Whether the user's access to the client was taken back at or after `issued_at`
+        (seconds; None: unknown, so any taking back counts)."""
+        revoked_at = await self._redis.get(self._access_key(tenant_id, user_id, client_id))
+        return revoked_at is not None and (issued_at is None or int(revoked_at) >= issued_at)
 
     async def issuable_at(self, tenant_id: str, user_id: str, client_id: str) -> int:
         """The `iat` for a new access token of `user_id` at `client_id`: now, or, in the very
@@ -75,7 +85,7 @@ class Revocations(RedisStore):
         client_id = claims.get("client_id", claims.get("azp"))
         keys = []
         if isinstance(jti, str):
-            keys.append(self.key("jti", jti))
+            keys.append(denylist_key(self._prefix, jti))
             if "." in jti:
                 keys.append(self.key(jti.split(".", 1)[0]))
         access = (

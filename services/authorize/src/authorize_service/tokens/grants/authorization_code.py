@@ -15,7 +15,7 @@ from oidc_common.errors import OAuthError
 from oidc_common.tenancy import TENANT
 
 from ...authorization import pkce
-from ...resources import CODES, USERS
+from ...resources import CODES, REVOCATIONS, USERS
 from ...targets import check_same_target
 from ..client_auth import AuthenticatedClient
 from ..issuance import UserGrant, issue_tokens, new_grant_id
@@ -55,6 +55,10 @@ async def authorization_code(
     if not pkce.verify(params.get("code_verifier"), grant.code_challenge):
         raise _invalid_grant("PKCE verification failed (code_verifier)")
     check_same_target(params.get("resource"), grant.audience)
+    if await request.app[REVOCATIONS].taken_back_since(
+        tenant_id, grant.user_id, client.client_id, grant.issued_at
+    ):
+        raise _invalid_grant("The user took this application's access back")
     user = await request.app[USERS].get(tenant_id, grant.user_id)
     if user is None:
         raise _invalid_grant("The user no longer exists")
